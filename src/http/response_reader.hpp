@@ -1,0 +1,69 @@
+// http/response_reader.hpp: reads one HTTP/1.x response with llhttp 8.1 (no lenient flags).
+//
+// Contract: bytes in (feed), then head and body out; knows nothing of sockets. Interim 1xx
+// responses are skipped (at most 10, then an error). The head is capped at 64 KiB and 100
+// header fields; each field name is lower-cased, repeated fields are joined with ", ".
+// Body bytes (de-chunked) are handed to the caller's sink as they are parsed; Content-Length,
+// chunked and close-delimited framing are supported; finish() at EOF tells a clean end from
+// truncation. Any framing or syntax error is final: state() becomes Error and error() says
+// why (llhttp's reason, e.g. "Invalid character in chunk size").
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace levhttp::http {
+
+struct ResponseHead {
+  int status = 0;
+  int http_major = 1, http_minor = 1;
+  std::string reason;
+  std::vector<std::pair<std::string, std::string>> headers; // lower-case names, joined values
+  // The joined value of a header (name in lower case), or nullptr.
+  const std::string *find(std::string_view lower_name) const;
+};
+
+class ResponseReader {
+ public:
+  enum class State {
+    Head,     // waiting for (more of) the final response head
+    Body,     // head complete; body bytes flow to the sink
+    Done,     // the message is complete (Content-Length reached, last chunk, or clean EOF)
+    Error,    // malformed or over a limit; see error()
+  };
+  // Receives body bytes as they are parsed. It must not call back into the reader.
+  using BodySink = std::function<void(std::string_view)>;
+
+  static constexpr std::size_t kMaxHeadBytes = 64 * 1024;
+  static constexpr std::size_t kMaxHeaders = 100;
+  static constexpr int kMaxInterim = 10;
+
+  // `expect_no_body` for responses to HEAD (not used by the SSE client, but correct).
+  explicit ResponseReader(BodySink sink, bool expect_no_body = false);
+  ~ResponseReader();
+  ResponseReader(const ResponseReader &) = delete;
+  ResponseReader &operator=(const ResponseReader &) = delete;
+
+  // Parses bytes. Returns the number consumed: all of them, except that parsing pauses right
+  // after the head is complete (so the caller can look at it before any body byte is
+  // delivered) and stops at Done (bytes after the end of the message are not consumed) or
+  // Error. Call feed() again with the rest.
+  std::size_t feed(std::string_view bytes);
+  // The peer closed the connection: a close-delimited body ends cleanly (Done); anything
+  // else unfinished becomes Error ("connection closed before the response head was
+  // complete" / "...before the end of the body"). Returns the state after.
+  State finish();
+
+  State state() const;
+  const ResponseHead &head() const; // valid from Body on
+  const std::string &error() const;
+  // True when the body is close-delimited (neither Content-Length nor chunked).
+  bool body_until_close() const;
+  // ... private state chosen by the implementation ...
+};
+
+}  // namespace levhttp::http
