@@ -9,6 +9,8 @@
 // why (llhttp's reason, e.g. "Invalid character in chunk size").
 #pragma once
 
+#include <llhttp.h>
+
 #include <cstddef>
 #include <functional>
 #include <string>
@@ -22,7 +24,7 @@ struct ResponseHead {
   int status = 0;
   int http_major = 1, http_minor = 1;
   std::string reason;
-  std::vector<std::pair<std::string, std::string>> headers; // lower-case names, joined values
+  std::vector<std::pair<std::string, std::string>> headers;  // lower-case names, joined values
   // The joined value of a header (name in lower case), or nullptr.
   const std::string *find(std::string_view lower_name) const;
 };
@@ -30,10 +32,10 @@ struct ResponseHead {
 class ResponseReader {
  public:
   enum class State {
-    Head,     // waiting for (more of) the final response head
-    Body,     // head complete; body bytes flow to the sink
-    Done,     // the message is complete (Content-Length reached, last chunk, or clean EOF)
-    Error,    // malformed or over a limit; see error()
+    Head,   // waiting for (more of) the final response head
+    Body,   // head complete; body bytes flow to the sink
+    Done,   // the message is complete (Content-Length reached, last chunk, or clean EOF)
+    Error,  // malformed or over a limit; see error()
   };
   // Receives body bytes as they are parsed. It must not call back into the reader.
   using BodySink = std::function<void(std::string_view)>;
@@ -59,11 +61,53 @@ class ResponseReader {
   State finish();
 
   State state() const;
-  const ResponseHead &head() const; // valid from Body on
+  const ResponseHead &head() const;  // valid from Body on
   const std::string &error() const;
   // True when the body is close-delimited (neither Content-Length nor chunked).
   bool body_until_close() const;
-  // ... private state chosen by the implementation ...
+
+ private:
+  // llhttp callbacks (C function pointers); `parser_.data` points at the reader.
+  static int on_message_begin(llhttp_t *p);
+  static int on_status(llhttp_t *p, const char *at, std::size_t len);
+  static int on_header_field(llhttp_t *p, const char *at, std::size_t len);
+  static int on_header_value(llhttp_t *p, const char *at, std::size_t len);
+  static int on_header_value_complete(llhttp_t *p);
+  static int on_headers_complete(llhttp_t *p);
+  static int on_body(llhttp_t *p, const char *at, std::size_t len);
+  static int on_message_complete(llhttp_t *p);
+  static int on_chunk_header(llhttp_t *p);
+  static int on_chunk_extension(llhttp_t *p, const char *at, std::size_t len);
+
+  void start_message();           // forget the head of a skipped interim response
+  void commit_field();            // the field in name_/value_ is complete
+  int fail(std::string message);  // records the error; returns HPE_USER for llhttp
+  void fail_from_parser(llhttp_errno_t err);
+
+  BodySink sink_;
+  bool expect_no_body_;
+  State state_ = State::Head;
+  std::string error_;
+  ResponseHead head_;
+  llhttp_settings_t settings_;
+  llhttp_t parser_;
+  // Head accounting, per message (reset after each skipped 1xx).
+  std::size_t head_bytes_ = 0;  // bytes of the current head handed to llhttp so far
+  std::size_t fields_ = 0;      // header (or trailer) fields completed
+  bool in_value_ = false;       // the last span was a value (a new name starts a field)
+  std::string name_, value_;    // the field being accumulated
+  // Stream offsets, to see a gap inside one field value: llhttp 8.1 accepts obs-fold and
+  // reports the folded lines as value spans with the CRLF left out; RFC 9112 5.2 lets a
+  // client reject it, and we do.
+  unsigned long long stream_pos_ = 0;   // bytes consumed by feed() so far
+  const char *exec_base_ = nullptr;     // start of the buffer handed to llhttp_execute
+  unsigned long long exec_offset_ = 0;  // its offset in the stream
+  unsigned long long value_end_ = 0;    // stream offset just after the last value span
+  int interim_ = 0;                     // 1xx responses skipped so far
+  bool paused_interim_ = false;         // llhttp paused at the end of a 1xx: reset and go on
+  bool until_close_ = false;
+  std::size_t trailer_bytes_ = 0;    // trailer fields after the last chunk (ignored, capped)
+  std::size_t extension_bytes_ = 0;  // chunk extensions of the current chunk header (capped)
 };
 
 }  // namespace levhttp::http
