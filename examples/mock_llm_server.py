@@ -143,6 +143,9 @@ class ClientGone(Exception):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "mock-llm/1.0"
+    # Each event is one write; without TCP_NODELAY, Nagle + delayed ACKs would hold a token
+    # back for up to 40 ms and blur the pacing.
+    disable_nagle_algorithm = True
 
     def version_string(self):
         return self.server_version

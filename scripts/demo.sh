@@ -38,7 +38,7 @@ for step in setup build; do
 done
 
 # The mock prints "PORT <n>" once it listens; wait for that line (with a deadline).
-coproc MOCK { exec python3 "$ROOT/examples/mock_llm_server.py" --port 0 --quiet \
+coproc MOCK { exec python3 "$ROOT/examples/mock_llm_server.py" --port 0 --quiet --exit-with-parent \
   --delay "${MOCK_DELAY:-0.03}"; }
 mock_pid=$MOCK_PID
 line=""
