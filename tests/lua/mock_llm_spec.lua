@@ -103,8 +103,11 @@ end
 local function run_example(script, env, args)
   local errfile = os.tmpname()
   local cmd = { "env" }
+  for k, v in pairs(env) do -- `env -u NAME` options must precede the NAME=value ones
+    if v == false then cmd[#cmd + 1] = "-u " .. k end
+  end
   for k, v in pairs(env) do
-    cmd[#cmd + 1] = v == false and ("-u " .. k) or (k .. "=" .. q(v))
+    if v ~= false then cmd[#cmd + 1] = k .. "=" .. q(v) end
   end
   cmd[#cmd + 1] = "timeout 60 lua5.4 " .. q(ROOT .. "/examples/" .. script)
   for _, a in ipairs(args or {}) do cmd[#cmd + 1] = q(a) end
