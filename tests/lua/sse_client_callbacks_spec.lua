@@ -152,7 +152,7 @@ describe("http.sse_client callbacks", function()
       assert.is_true(c:connect())
       local r = sse.drain(c)
       assert.is_false(c:is_connected())
-      assert.same({ n = 1, false }, table.pack(c:update()))
+      sse.assert_clean_end(c)
       return r, log
     end)
     assert.is_nil(r.err)

@@ -106,6 +106,14 @@ function M.drain(c, max_updates)
   error("client still alive after " .. max_updates .. " update() calls", 2)
 end
 
+-- Asserts that update() reports a clean end: false and no error.
+function M.assert_clean_end(c)
+  local ok, err, status, kind = c:update()
+  assert(ok == false and err == nil and status == nil and kind == nil,
+         "expected a clean end, got " .. tostring(ok) .. ", " .. tostring(err) .. ", "
+           .. tostring(status) .. ", " .. tostring(kind))
+end
+
 function M.event_stream(list)
   local parts = {}
   for i, d in ipairs(list) do
