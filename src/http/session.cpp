@@ -424,6 +424,10 @@ std::optional<Session::Output> Session::step_send(double now) {
         return wait(r.status == IoResult::WantWrite ? kWrite : kRead, send_deadline_);
       case IoResult::Eof:
       case IoResult::Error:
+        if (transport_->tls_failure()) {
+          fail(ErrorKind::Tls, transport_->error());
+          return std::nullopt;
+        }
         fail(ErrorKind::Closed, "closed: the connection broke while sending the request (" +
                                     transport_->error() + ")");
         return std::nullopt;
@@ -488,6 +492,8 @@ std::optional<Session::Output> Session::step_read(double now, bool allow_read) {
     case IoResult::Error:
       if (phase_ == Phase::ReadingErrorBody) {
         finish_error_body();
+      } else if (transport_->tls_failure()) {
+        fail(ErrorKind::Tls, transport_->error());
       } else {
         fail(ErrorKind::Closed,
              "closed: the connection broke " +

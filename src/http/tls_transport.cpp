@@ -213,6 +213,7 @@ TlsTransport::~TlsTransport() {
 IoResult TlsTransport::result(int ret, std::size_t n, const char *what) {
   if (ret == 1) return {IoResult::Ok, n};
   int saved_errno = errno;
+  tls_failure_ = false;
   switch (SSL_get_error(ssl_, ret)) {
     case SSL_ERROR_WANT_READ:
       return {IoResult::WantRead, 0};
@@ -240,6 +241,7 @@ IoResult TlsTransport::result(int ret, std::size_t n, const char *what) {
             std::string("tls: the peer closed the connection without close_notify during ") + what;
       } else {
         error_ = "tls: " + last_ssl_error() + " during " + what;
+        tls_failure_ = true;
       }
       return {IoResult::Error, 0};
     }

@@ -46,6 +46,7 @@ class TlsTransport final : public Transport {
   IoResult read(char *buf, std::size_t len) override;
   IoResult write(const char *buf, std::size_t len) override;
   bool has_buffered() const override;
+  bool tls_failure() const override { return tls_failure_; }
   const std::string &error() const override { return error_; }
   int fd() const override { return fd_; }
 
@@ -56,6 +57,7 @@ class TlsTransport final : public Transport {
   std::shared_ptr<SSL_CTX> ctx_;
   SSL *ssl_ = nullptr;
   std::string error_;
+  bool tls_failure_ = false;
 };
 
 }  // namespace levhttp::http

@@ -30,6 +30,10 @@ class Transport {
   virtual IoResult read(char *buf, std::size_t len) = 0;
   virtual IoResult write(const char *buf, std::size_t len) = 0;
   virtual bool has_buffered() const { return false; }
+  // True when the last Error was a TLS protocol failure (an alert, a bad record), as opposed
+  // to the connection breaking: the session reports the first as kind "tls", the second as
+  // "closed".
+  virtual bool tls_failure() const { return false; }
   // Why the last call returned Error (or why the handshake failed).
   virtual const std::string &error() const = 0;
   virtual int fd() const = 0;
