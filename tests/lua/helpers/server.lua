@@ -60,11 +60,22 @@ function Server:stats()
   return cjson.decode(text)
 end
 
+-- The log carries the raw request as latin-1 code points (JSON has no bytes): back to bytes.
+local function latin1_bytes(s)
+  local out = {}
+  for _, cp in utf8.codes(s) do
+    out[#out + 1] = string.char(cp)
+  end
+  return table.concat(out)
+end
+
 function Server:requests()
   local out = {}
   local text = read_file(self.log_file) or ""
   for line in text:gmatch("[^\n]+") do
-    out[#out + 1] = cjson.decode(line)
+    local req = cjson.decode(line)
+    req.raw = latin1_bytes(req.raw)
+    out[#out + 1] = req
   end
   return out
 end
