@@ -15,6 +15,17 @@ local lev = require("lev")
 local http = require("http")
 local cjson = require("cjson")
 
+-- Ctrl-C: lua5.4 answers SIGINT by setting a hook on the main thread, but the main thread
+-- runs no Lua code while lev.run drives the tasks. The task checks for that hook instead
+-- (update() returns at least every recv_timeout) and stops cleanly.
+local main_thread = debug.getregistry()[1]
+local hooked_at_start = debug.gethook(main_thread) ~= nil -- e.g. a debugger: then don't guess
+local function interrupted()
+  if hooked_at_start or debug.gethook(main_thread) == nil then return false end
+  debug.sethook(main_thread) -- consume the interrupt: we stop on our own
+  return true
+end
+
 local function base_url()
   local url = os.getenv("OPENAI_BASE_URL")
   if not url or url == "" then
@@ -79,9 +90,18 @@ local run_ok, run_err = pcall(lev.run, function()
     fail(err, status, kind)
     return
   end
-  while c:update() and c:is_connected() do end
+  while c:update() and c:is_connected() do
+    if interrupted() then
+      c:close()
+      return "interrupted"
+    end
+  end
   c:close()
 end)
+if run_ok and run_err == "interrupted" then
+  io.stderr:write(wrote and "\n" or "", "interrupted\n")
+  os.exit(130)
+end
 
 if not run_ok then
   if tostring(run_err):find("interrupted", 1, true) then
