@@ -152,6 +152,14 @@ class Handler(BaseHTTPRequestHandler):
 
     # --- plumbing -------------------------------------------------------------------------
 
+    def handle(self):
+        # A client may reset the connection while the server waits for its next request on
+        # a kept-alive connection: that is the client's right, not a server error.
+        try:
+            super().handle()
+        except (ConnectionResetError, BrokenPipeError):
+            self.close_connection = True
+
     def log_message(self, fmt, *args):
         if not self.server.quiet:
             sys.stderr.write("mock: %s %s\n" % (self.address_string(), fmt % args))
