@@ -126,7 +126,8 @@ Parser::Result Parser::next(Event &out) {
     const char *line = b + head_;
     const char *from = b + scan_;
     const char *end = b + tail_;
-    const char *eol = detail::scan_line_end(from, end, line_non_ascii_);
+    bool non_ascii = line_non_ascii_;
+    const char *eol = detail::scan_line_end(from, end, non_ascii);
     work_ += static_cast<std::size_t>(eol - from);
     std::size_t len = static_cast<std::size_t>(eol - line);
     if (len + data_size() > max_event_size_) {
@@ -135,6 +136,7 @@ Parser::Result Parser::next(Event &out) {
     }
     if (eol == end) {
       scan_ = tail_;
+      line_non_ascii_ = non_ascii;
       return Result::NeedMore;
     }
     // "Lines must be separated by either a U+000D CARRIAGE RETURN U+000A LINE FEED (CRLF)
@@ -148,9 +150,21 @@ Parser::Result Parser::next(Event &out) {
         ++next_line;
       }
     }
-    bool non_ascii = line_non_ascii_;
     line_non_ascii_ = false;
     head_ = scan_ = next_line;
+    if (len == 0) {
+      if (dispatch(out)) return Result::Event;
+      continue;
+    }
+    // The common first data line of a block: ASCII, `data:` — keep a view, nothing else.
+    if (!has_data_ && !non_ascii && len >= 5 && std::memcmp(line, "data:", 5) == 0) {
+      std::size_t skip = (len > 5 && line[5] == ' ') ? 6 : 5;
+      has_data_ = true;
+      data_is_view_ = true;
+      data_view_off_ = static_cast<std::size_t>(line - b) + skip;
+      data_view_len_ = len - skip;
+      continue;
+    }
     if (process_line(line, len, non_ascii, out)) return Result::Event;
     if (failed_) return Result::TooLarge;
   }
@@ -257,7 +271,7 @@ bool Parser::process_line(const char *line, std::size_t len, bool non_ascii, Eve
 // the buffer's value; with an empty data buffer nothing is dispatched but the data and
 // event type buffers are reset; otherwise the final LF is removed (never stored here) and
 // the type defaults to "message".
-bool Parser::dispatch(Event &out) {
+inline bool Parser::dispatch(Event &out) {
   if (id_changed_) {
     last_id_ = id_buffer_;
     id_changed_ = false;

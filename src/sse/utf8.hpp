@@ -29,50 +29,62 @@ inline constexpr std::size_t kScanPadding = 16;
 
 #if defined(__SSE2__)
 
-inline const char *scan_line_end(const char *p, const char *end, bool &non_ascii) {
+// One 16-byte step (masked to the bytes before `end`): true with `p` at the line end if there
+// is one in this block, else `p` advances past the block. High bits seen go into `high`.
+inline bool scan_block(const char *&p, const char *end, unsigned &high) {
   const __m128i lf = _mm_set1_epi8('\n');
   const __m128i cr = _mm_set1_epi8('\r');
+  // May read past `end` (into the padding); bits beyond it are masked off.
+  __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
+  unsigned eol = static_cast<unsigned>(
+      _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr))));
+  unsigned hi = static_cast<unsigned>(_mm_movemask_epi8(v));
+  std::size_t left = static_cast<std::size_t>(end - p);
+  if (left < 16) {
+    unsigned valid = (1u << left) - 1u;
+    eol &= valid;
+    hi &= valid;
+  }
+  if (eol != 0) {
+    unsigned at = static_cast<unsigned>(__builtin_ctz(eol));
+    high |= hi & ((1u << at) - 1u);
+    p += at;
+    return true;
+  }
+  high |= hi;
+  p += left < 16 ? left : 16;
+  return false;
+}
+
+inline const char *scan_line_end(const char *p, const char *end, bool &non_ascii) {
   unsigned high = 0;
-  // 64 bytes per round while there is room: one combined test keeps long lines near memchr
-  // speed while also collecting the high bits for the ASCII fast path.
+  // Most lines are short: look at the first 16 bytes exactly before going wide.
+  if (p < end && scan_block(p, end, high)) {
+    non_ascii |= high != 0;
+    return p;
+  }
+  // Then 64 bytes per round. A byte below 0x0E (CR, LF, but also TAB and other controls)
+  // makes _mm_subs_epu8(0x0E, v) non-zero: one cheap test per block; the rare false alarm
+  // just finishes that stretch 16 bytes at a time below.
+  const __m128i below = _mm_set1_epi8(0x0E);
+  const __m128i zero = _mm_setzero_si128();
   while (end - p >= 64) {
     __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
     __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + 16));
     __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + 32));
     __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p + 48));
-    __m128i ea = _mm_or_si128(_mm_cmpeq_epi8(a, lf), _mm_cmpeq_epi8(a, cr));
-    __m128i eb = _mm_or_si128(_mm_cmpeq_epi8(b, lf), _mm_cmpeq_epi8(b, cr));
-    __m128i ec = _mm_or_si128(_mm_cmpeq_epi8(c, lf), _mm_cmpeq_epi8(c, cr));
-    __m128i ed = _mm_or_si128(_mm_cmpeq_epi8(d, lf), _mm_cmpeq_epi8(d, cr));
-    __m128i any = _mm_or_si128(_mm_or_si128(ea, eb), _mm_or_si128(ec, ed));
-    if (_mm_movemask_epi8(any) != 0) break;  // finish this block 16 bytes at a time
+    __m128i ctl = _mm_or_si128(_mm_or_si128(_mm_subs_epu8(below, a), _mm_subs_epu8(below, b)),
+                               _mm_or_si128(_mm_subs_epu8(below, c), _mm_subs_epu8(below, d)));
+    if (_mm_movemask_epi8(_mm_cmpeq_epi8(ctl, zero)) != 0xFFFF) break;
     high |= static_cast<unsigned>(
         _mm_movemask_epi8(_mm_or_si128(_mm_or_si128(a, b), _mm_or_si128(c, d))));
     p += 64;
   }
   while (p < end) {
-    // May read past `end` (into the padding); bits beyond it are masked off.
-    __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i *>(p));
-    unsigned eol = static_cast<unsigned>(
-        _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, lf), _mm_cmpeq_epi8(v, cr))));
-    unsigned hi = static_cast<unsigned>(_mm_movemask_epi8(v));
-    std::size_t left = static_cast<std::size_t>(end - p);
-    if (left < 16) {
-      unsigned valid = (1u << left) - 1u;
-      eol &= valid;
-      hi &= valid;
-    }
-    if (eol != 0) {
-      unsigned at = static_cast<unsigned>(__builtin_ctz(eol));
-      high |= hi & ((1u << at) - 1u);
-      non_ascii |= high != 0;
-      return p + at;
-    }
-    high |= hi;
-    p += left < 16 ? left : 16;
+    if (scan_block(p, end, high)) break;
   }
   non_ascii |= high != 0;
-  return end;
+  return p;
 }
 
 #else
