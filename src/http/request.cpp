@@ -12,7 +12,8 @@
 // Content-Length belongs to the library: it is sent exactly when there is a body (an empty
 // body sends "Content-Length: 0"), its value is the body's size, and any caller
 // Content-Length header (value or removal) is ignored, so the framing of what we send can
-// never disagree with the bytes we send. The body is never chunk-encoded, so validate()
+// never disagree with the bytes we send. Header values may not contain CR, LF, NUL (they
+// could split the request) nor other control characters except HTAB (RFC 9110 5.5). The body is never chunk-encoded, so validate()
 // rejects a caller Transfer-Encoding header instead of sending a request a server would
 // misread.
 #include "http/request.hpp"
@@ -110,6 +111,11 @@ std::optional<std::string> validate_header(std::string_view name, std::string_vi
   if (has_crlf_nul(name)) return "header name " + quoted(name) + " contains CR, LF or NUL";
   if (!is_token(name)) return "header name " + quoted(name) + " is not a token";
   if (has_crlf_nul(value)) return "header " + quoted(name) + " value contains CR, LF or NUL";
+  // RFC 9110 5.5: a field value is visible characters, obs-text, SP and HTAB; other control
+  // characters cannot split a request, but a server may reject it (400), so say so here.
+  for (unsigned char c : value)
+    if ((c < 0x20 && c != '\t') || c == 0x7f)
+      return "header " + quoted(name) + " value contains a control character";
   return std::nullopt;
 }
 

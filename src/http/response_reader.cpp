@@ -16,7 +16,9 @@
 //   kMaxHeadBytes: in the Head state at most the remaining allowance is handed to llhttp, so
 //   the check is exact whatever the split. Header fields are counted (kMaxHeaders); trailer
 //   fields after the last chunk are parsed, ignored and capped the same way; chunk extensions
-//   are capped at kMaxChunkExtension bytes per chunk header.
+//   are capped at kMaxChunkExtension bytes per chunk header. Trailers and extensions are
+//   never stored, so they are checked when each one is complete: the result (including which
+//   error wins) is then the same however the input is split.
 // - Responses to HEAD (expect_no_body) and 1xx/204/304 responses have no body whatever their
 //   framing headers say (RFC 9112 6.3): F_SKIPBODY is set in on_headers_complete.
 #include "http/response_reader.hpp"
@@ -51,6 +53,7 @@ ResponseReader::ResponseReader(BodySink sink, bool expect_no_body)
   settings_.on_status = &ResponseReader::on_status;
   settings_.on_header_field = &ResponseReader::on_header_field;
   settings_.on_header_value = &ResponseReader::on_header_value;
+  settings_.on_header_field_complete = &ResponseReader::on_header_field_complete;
   settings_.on_header_value_complete = &ResponseReader::on_header_value_complete;
   settings_.on_headers_complete = &ResponseReader::on_headers_complete;
   settings_.on_body = &ResponseReader::on_body;
@@ -58,6 +61,8 @@ ResponseReader::ResponseReader(BodySink sink, bool expect_no_body)
   settings_.on_chunk_header = &ResponseReader::on_chunk_header;
   settings_.on_chunk_extension_name = &ResponseReader::on_chunk_extension;
   settings_.on_chunk_extension_value = &ResponseReader::on_chunk_extension;
+  settings_.on_chunk_extension_name_complete = &ResponseReader::on_chunk_extension_complete;
+  settings_.on_chunk_extension_value_complete = &ResponseReader::on_chunk_extension_complete;
   llhttp_init(&parser_, HTTP_RESPONSE, &settings_);
   parser_.data = this;
 }
@@ -96,37 +101,37 @@ void ResponseReader::start_message() {
   head_ = ResponseHead{};
   fields_ = 0;
   in_value_ = false;
+  name_has_space_ = false;
+  folded_ = false;
   name_.clear();
   value_.clear();
 }
 
 void ResponseReader::commit_field() {
-  if (state_ != State::Head) {  // a trailer field: parsed, counted, ignored
-    name_.clear();
-    value_.clear();
-    in_value_ = false;
-    return;
-  }
-  for (char &c : name_) c = to_lower(c);
-  // RFC 9110 5.5: the field value excludes leading and trailing whitespace.
-  std::size_t end = value_.size();
-  while (end > 0 && (value_[end - 1] == ' ' || value_[end - 1] == '\t')) --end;
-  std::size_t begin = 0;
-  while (begin < end && (value_[begin] == ' ' || value_[begin] == '\t')) ++begin;
-  std::string_view value(value_.data() + begin, end - begin);
-  bool joined = false;
-  for (auto &h : head_.headers) {
-    if (h.first == name_) {
-      h.second += ", ";
-      h.second += value;
-      joined = true;
-      break;
+  if (state_ == State::Head) {
+    for (char &c : name_) c = to_lower(c);
+    // RFC 9110 5.5: the field value excludes leading and trailing whitespace.
+    std::size_t end = value_.size();
+    while (end > 0 && (value_[end - 1] == ' ' || value_[end - 1] == '\t')) --end;
+    std::size_t begin = 0;
+    while (begin < end && (value_[begin] == ' ' || value_[begin] == '\t')) ++begin;
+    std::string_view value(value_.data() + begin, end - begin);
+    bool joined = false;
+    for (auto &h : head_.headers) {
+      if (h.first == name_) {
+        h.second += ", ";
+        h.second += value;
+        joined = true;
+        break;
+      }
     }
-  }
-  if (!joined) head_.headers.emplace_back(name_, std::string(value));
+    if (!joined) head_.headers.emplace_back(name_, std::string(value));
+  }  // else a trailer field: parsed, counted, ignored
   name_.clear();
   value_.clear();
   in_value_ = false;
+  name_has_space_ = false;
+  folded_ = false;
 }
 
 int ResponseReader::on_message_begin(llhttp_t *p) {
@@ -139,47 +144,53 @@ int ResponseReader::on_status(llhttp_t *p, const char *at, std::size_t len) {
   return 0;
 }
 
+// Span callbacks only record; every check of ours runs in a *_complete callback, whose
+// position in the stream does not depend on how the bytes were split into feeds (a span is
+// also reported at the end of each llhttp_execute, so a check there could fire before an
+// llhttp error on one split and not on another).
 int ResponseReader::on_header_field(llhttp_t *p, const char *at, std::size_t len) {
   ResponseReader *r = self(p);
-  // RFC 9112 5.1: no whitespace between the field name and the colon. llhttp 8.1 rejects it
-  // only for the names it interprets (Content-Length, ...), so other names are checked here.
   for (std::size_t i = 0; i < len; ++i)
-    if (at[i] == ' ' || at[i] == '\t')
-      return r->fail("whitespace before the colon of a header field");
-  if (r->in_value_) r->commit_field();  // defensive: value_complete normally commits
-  if (r->name_.empty()) {
-    if (++r->fields_ > kMaxHeaders)
-      return r->fail(r->state_ == State::Head ? "more than 100 header fields"
-                                              : "more than 100 trailer fields");
-  }
-  if (r->state_ != State::Head) {
+    if (at[i] == ' ' || at[i] == '\t') r->name_has_space_ = true;
+  if (r->state_ == State::Head) {
+    r->name_.append(at, len);
+  } else {
     r->trailer_bytes_ += len;
-    if (r->trailer_bytes_ > kMaxHeadBytes) return r->fail("response trailers larger than 64 KiB");
-    r->name_.assign("t");  // marks "a field is in progress" without keeping the bytes
-    return 0;
   }
-  r->name_.append(at, len);
+  return 0;
+}
+
+int ResponseReader::on_header_field_complete(llhttp_t *p) {
+  ResponseReader *r = self(p);
+  // RFC 9112 5.1: no whitespace between the field name and the colon. llhttp 8.1 rejects it
+  // only for the names it interprets (Content-Length, ...), so it is checked here for all.
+  if (r->name_has_space_) return r->fail("whitespace before the colon of a header field");
+  if (++r->fields_ > kMaxHeaders)
+    return r->fail(r->state_ == State::Head ? "more than 100 header fields"
+                                            : "more than 100 trailer fields");
   return 0;
 }
 
 int ResponseReader::on_header_value(llhttp_t *p, const char *at, std::size_t len) {
   ResponseReader *r = self(p);
   unsigned long long offset = r->exec_offset_ + static_cast<unsigned long long>(at - r->exec_base_);
-  if (r->in_value_ && offset != r->value_end_)
-    return r->fail("obsolete line folding in a header field (RFC 9112 5.2)");
+  if (r->in_value_ && offset != r->value_end_) r->folded_ = true;
   r->value_end_ = offset + len;
   r->in_value_ = true;
-  if (r->state_ != State::Head) {
+  if (r->state_ == State::Head) {
+    r->value_.append(at, len);
+  } else {
     r->trailer_bytes_ += len;
-    if (r->trailer_bytes_ > kMaxHeadBytes) return r->fail("response trailers larger than 64 KiB");
-    return 0;
   }
-  r->value_.append(at, len);
   return 0;
 }
 
 int ResponseReader::on_header_value_complete(llhttp_t *p) {
-  self(p)->commit_field();
+  ResponseReader *r = self(p);
+  if (r->folded_) return r->fail("obsolete line folding in a header field (RFC 9112 5.2)");
+  if (r->state_ != State::Head && r->trailer_bytes_ > kMaxHeadBytes)
+    return r->fail("response trailers larger than 64 KiB");
+  r->commit_field();
   return 0;
 }
 
@@ -240,8 +251,12 @@ int ResponseReader::on_chunk_header(llhttp_t *p) {
 }
 
 int ResponseReader::on_chunk_extension(llhttp_t *p, const char *, std::size_t len) {
+  self(p)->extension_bytes_ += len;
+  return 0;
+}
+
+int ResponseReader::on_chunk_extension_complete(llhttp_t *p) {
   ResponseReader *r = self(p);
-  r->extension_bytes_ += len;
   if (r->extension_bytes_ > kMaxChunkExtension)
     return r->fail("chunk extensions larger than 4 KiB");
   return 0;

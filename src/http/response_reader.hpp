@@ -72,12 +72,14 @@ class ResponseReader {
   static int on_status(llhttp_t *p, const char *at, std::size_t len);
   static int on_header_field(llhttp_t *p, const char *at, std::size_t len);
   static int on_header_value(llhttp_t *p, const char *at, std::size_t len);
+  static int on_header_field_complete(llhttp_t *p);
   static int on_header_value_complete(llhttp_t *p);
   static int on_headers_complete(llhttp_t *p);
   static int on_body(llhttp_t *p, const char *at, std::size_t len);
   static int on_message_complete(llhttp_t *p);
   static int on_chunk_header(llhttp_t *p);
   static int on_chunk_extension(llhttp_t *p, const char *at, std::size_t len);
+  static int on_chunk_extension_complete(llhttp_t *p);
 
   void start_message();           // forget the head of a skipped interim response
   void commit_field();            // the field in name_/value_ is complete
@@ -92,10 +94,12 @@ class ResponseReader {
   llhttp_settings_t settings_;
   llhttp_t parser_;
   // Head accounting, per message (reset after each skipped 1xx).
-  std::size_t head_bytes_ = 0;  // bytes of the current head handed to llhttp so far
-  std::size_t fields_ = 0;      // header (or trailer) fields completed
-  bool in_value_ = false;       // the last span was a value (a new name starts a field)
-  std::string name_, value_;    // the field being accumulated
+  std::size_t head_bytes_ = 0;   // bytes of the current head handed to llhttp so far
+  std::size_t fields_ = 0;       // header (or trailer) fields completed
+  bool in_value_ = false;        // the last span was a value (a new name starts a field)
+  std::string name_, value_;     // the field being accumulated
+  bool name_has_space_ = false;  // SP/HTAB seen in the field name
+  bool folded_ = false;          // a gap (obs-fold) seen inside the field value
   // Stream offsets, to see a gap inside one field value: llhttp 8.1 accepts obs-fold and
   // reports the folded lines as value spans with the CRLF left out; RFC 9112 5.2 lets a
   // client reject it, and we do.

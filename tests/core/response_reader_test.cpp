@@ -528,6 +528,28 @@ std::vector<Case> cases() {
                {},
                "",
                "malformed HTTP response"});
+  // Two faults in one response: the same one must win however the bytes are split.
+  v.push_back({"space in a name, then an invalid byte",
+               ok + "X A\x01: v\r\n\r\n",
+               State::Error,
+               0,
+               {},
+               "",
+               "malformed HTTP response"});
+  v.push_back({"obs-fold, then an invalid byte",
+               ok + "X-A: a\r\n b\x01\r\n\r\n",
+               State::Error,
+               0,
+               {},
+               "",
+               "malformed HTTP response"});
+  v.push_back({"long chunk extension, then an invalid byte",
+               ok + te + "\r\n3;x=" + std::string(5000, 'e') + "\x01\r\nabc\r\n0\r\n\r\n",
+               State::Error,
+               200,
+               {{"transfer-encoding", "chunked"}},
+               "",
+               "malformed HTTP response"});
   v.push_back({"bare LF line ends",
                "HTTP/1.1 200 OK\nContent-Length: 0\n\n",
                State::Error,
