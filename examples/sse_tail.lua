@@ -4,7 +4,8 @@
 --                                    [--data BODY] [--method METHOD]
 --
 --   --no-json          print each payload exactly as received (default: JSON payloads are
---                      decoded by the client and printed back as compact JSON, keys sorted)
+--                      decoded by the client and printed back as compact JSON, keys sorted;
+--                      lua-cjson 2.1.0 decodes [] and {} alike, so an empty array prints {})
 --   --header, -H       an extra request header, repeatable
 --   --data, -d         a request body (the method becomes POST unless --method says otherwise)
 --   --method, -X       the HTTP method

@@ -53,7 +53,7 @@ export LUA_PATH="$ROOT/lua/?.lua;$ROOT/lua/?/init.lua;;"
 export OPENAI_BASE_URL="http://127.0.0.1:$port/v1"
 export OPENAI_API_KEY="mock-key"
 
-prompt="${*:-Hello! What is a server-sent event stream?}"
+prompt="${*:-What is a server-sent event stream?}"
 echo "demo: mock LLM on 127.0.0.1:$port; prompt: $prompt" >&2
 status=0
 lua5.4 "$ROOT/examples/openai_chat.lua" "$prompt" || status=$?
