@@ -523,10 +523,10 @@ def main():
     # Do not keep the launching process's descriptors (e.g. its client sockets) alive.
     os.closerange(3, 4096)
 
-    done = threading.Event()
-
     def stop(*_):
-        done.set()
+        # Straight out: no lock may be taken here. (An Event set from a signal handler can
+        # deadlock against the main thread's own wait on it; the watcher thread calls this too.)
+        os._exit(0)
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -545,9 +545,8 @@ def main():
 
     print(f"PORT {port} PID {os.getpid()}", flush=True)
     watch_for_exit(stop)
-    while not done.wait(0.5):
-        pass
-    os._exit(0)
+    while True:
+        signal.pause()
 
 
 if __name__ == "__main__":
