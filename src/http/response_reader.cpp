@@ -82,10 +82,11 @@ bool ResponseReader::body_until_close() const {
   return until_close_;
 }
 
-int ResponseReader::fail(std::string message) {
+int ResponseReader::fail(std::string message, bool limit) {
   if (state_ != State::Error) {
     state_ = State::Error;
     error_ = std::move(message);
+    limit_error_ = limit;
   }
   return HPE_USER;
 }
@@ -167,7 +168,8 @@ int ResponseReader::on_header_field_complete(llhttp_t *p) {
   if (r->name_has_space_) return r->fail("whitespace before the colon of a header field");
   if (++r->fields_ > kMaxHeaders)
     return r->fail(r->state_ == State::Head ? "more than 100 header fields"
-                                            : "more than 100 trailer fields");
+                                            : "more than 100 trailer fields",
+                   true);
   return 0;
 }
 
@@ -189,7 +191,7 @@ int ResponseReader::on_header_value_complete(llhttp_t *p) {
   ResponseReader *r = self(p);
   if (r->folded_) return r->fail("obsolete line folding in a header field (RFC 9112 5.2)");
   if (r->state_ != State::Head && r->trailer_bytes_ > kMaxHeadBytes)
-    return r->fail("response trailers larger than 64 KiB");
+    return r->fail("response trailers larger than 64 KiB", true);
   r->commit_field();
   return 0;
 }
@@ -258,7 +260,7 @@ int ResponseReader::on_chunk_extension(llhttp_t *p, const char *, std::size_t le
 int ResponseReader::on_chunk_extension_complete(llhttp_t *p) {
   ResponseReader *r = self(p);
   if (r->extension_bytes_ > kMaxChunkExtension)
-    return r->fail("chunk extensions larger than 4 KiB");
+    return r->fail("chunk extensions larger than 4 KiB", true);
   return 0;
 }
 
@@ -270,7 +272,7 @@ std::size_t ResponseReader::feed(std::string_view bytes) {
     const bool in_head = state_ == State::Head;
     if (in_head) {
       if (head_bytes_ >= kMaxHeadBytes) {
-        fail("response head larger than 64 KiB");
+        fail("response head larger than 64 KiB", true);
         break;
       }
       len = std::min(len, kMaxHeadBytes - head_bytes_);

@@ -63,6 +63,9 @@ class ResponseReader {
   State state() const;
   const ResponseHead &head() const;  // valid from Body on
   const std::string &error() const;
+  // True when the Error is a size cap (head, header count, trailers, chunk extensions)
+  // rather than malformed input: the client reports it as kind too_large.
+  bool error_is_limit() const { return limit_error_; }
   // True when the body is close-delimited (neither Content-Length nor chunked).
   bool body_until_close() const;
 
@@ -83,13 +86,15 @@ class ResponseReader {
 
   void start_message();           // forget the head of a skipped interim response
   void commit_field();            // the field in name_/value_ is complete
-  int fail(std::string message);  // records the error; returns HPE_USER for llhttp
+  // Records the error; returns HPE_USER for llhttp. `limit`: a size cap, not bad syntax.
+  int fail(std::string message, bool limit = false);
   void fail_from_parser(llhttp_errno_t err);
 
   BodySink sink_;
   bool expect_no_body_;
   State state_ = State::Head;
   std::string error_;
+  bool limit_error_ = false;
   ResponseHead head_;
   llhttp_settings_t settings_;
   llhttp_t parser_;

@@ -39,11 +39,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// Is this reader error a size cap (kind too_large) rather than bad syntax (kind protocol)?
-bool is_limit_error(const std::string &msg) {
-  return msg.find("larger than") != std::string::npos || msg.find("more than") != std::string::npos;
-}
-
 }  // namespace
 
 const char *kind_name(ErrorKind kind) {
@@ -539,9 +534,9 @@ void Session::feed_reader() {
         if (phase_ == Phase::ReadingErrorBody) {
           finish_error_body();
         } else {
-          const std::string &e = reader_->error();
-          fail(is_limit_error(e) ? ErrorKind::TooLarge : ErrorKind::Protocol,
-               std::string(is_limit_error(e) ? "too_large: " : "protocol: ") + e);
+          bool limit = reader_->error_is_limit();
+          fail(limit ? ErrorKind::TooLarge : ErrorKind::Protocol,
+               std::string(limit ? "too_large: " : "protocol: ") + reader_->error());
         }
         in_pos_ = in_len_;
         return;
