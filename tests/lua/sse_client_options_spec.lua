@@ -17,7 +17,7 @@ end)
 
 -- Timings on a shared 2-core machine: a timeout must not fire early, and must fire within a
 -- generous margin.
-local SLACK = 2.0
+local SLACK = 1.0
 
 local function timed(fn)
   local t0 = lev.now()
