@@ -184,6 +184,36 @@ describe("http.sse_client errors", function()
     assert.same({ "error" }, sse.names(log))
   end)
 
+  it("https:// to a plain-HTTP server: kind 'tls' (connect ran, so close runs)", function()
+    local url = "https://127.0.0.1:" .. s.port .. "/"
+    local r, log = failing_connect(nil, { tls_no_verify = true }, url)
+    assert.is_nil(r.ok)
+    assert.is_nil(r.status)
+    assert.equals("tls", r.kind)
+    assert.equals(1, sse.count(log, "error"))
+    assert.equals(sse.count(log, "connect"), sse.count(log, "close"))
+  end)
+
+  it("a TLS handshake that gets no answer is bounded by connect_timeout", function()
+    local lev = require("lev")
+    local silent = server.start({ tls_hello = "hold" })
+    finally(function()
+      silent:stop()
+    end)
+    local t0
+    local r = server.run(function()
+      t0 = lev.now()
+      local c = require("http").sse_client("https://127.0.0.1:" .. silent.port .. "/",
+                                           { connect_timeout = 0.5 })
+      local r = table.pack(c:connect())
+      r.dt = lev.now() - t0
+      return r
+    end)
+    assert.is_nil(r[1])
+    assert.equals("timeout", r[4])
+    assert.is_true(r.dt >= 0.45 and r.dt < 2.5, "after " .. r.dt .. " s")
+  end)
+
   it("a reset mid-stream: events before it delivered exactly once, then 'closed'", function()
     local r, log = failing_stream({
       { sse_head = true }, { send = sse.event_stream({ "a", "b", "c" }) },

@@ -146,6 +146,12 @@ def main():
         out, _ = read_all(s)
         check(out.startswith(b"HTTP/1.1 431"), "head over 1 MiB gets 431")
 
+        # A TLS ClientHello gets a clear-text 400.
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"\x16\x03\x01\x00\x05hello")
+        out, _ = read_all(s)
+        check(out.startswith(b"HTTP/1.1 400 "), "TLS ClientHello gets a clear-text 400")
+
         # 250 concurrent connections.
         socks = [request(port, [{"sse_head": True}, {"events": 3, "size": 8}, {"sleep": 0.2}])
                  for _ in range(250)]

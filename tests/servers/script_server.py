@@ -46,6 +46,9 @@ Operations (one key names the operation; other keys are its parameters):
     {"wait_client_close": s}   like hold: wait up to s seconds for the client to close
 When the script runs out of operations the connection ends as with {"close": true}.
 
+A TLS ClientHello (an https:// client) gets a clear-text 400, or with --tls-hello hold no
+answer at all.
+
 Counters: `GET /__stats` answers JSON {accepted, requests, open, client_closed, ...} (control
 requests are not counted). With --state-file the same JSON is rewritten (atomically) whenever
 a counter changes, so a test can poll it without a socket. With --log-file each request is
@@ -195,7 +198,20 @@ class Connection:
                 return b""
             if not data:
                 return b""
+            if not buf and data[:1] == b"\x16":
+                return self.tls_hello()
             buf += data
+
+    def tls_hello(self):
+        """A TLS ClientHello on this plain-HTTP port: answer 400 in clear text, as plain
+        servers do (the client's handshake then fails), or with --tls-hello hold, say
+        nothing until the client gives up (a handshake that gets no answer)."""
+        if self.server.tls_hello == "hold":
+            self.wait_client_close(60)
+        else:
+            self.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            self.finish(DEFAULT_LINGER)
+        return b""
 
     def read_body(self, req):
         length = req.header("Content-Length")
@@ -415,6 +431,7 @@ class Server:
         self.stats = Stats(args.state_file)
         self.log = RequestLog(args.log_file)
         self.stopping = threading.Event()
+        self.tls_hello = args.tls_hello
         family = socket.AF_INET6 if ":" in args.host else socket.AF_INET
         self.listener = socket.socket(family, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -518,6 +535,7 @@ def main():
     parser.add_argument("--refuse", action="store_true")
     parser.add_argument("--state-file")
     parser.add_argument("--log-file")
+    parser.add_argument("--tls-hello", choices=["reply", "hold"], default="reply")
     args = parser.parse_args()
 
     # Do not keep the launching process's descriptors (e.g. its client sockets) alive.

@@ -3,7 +3,8 @@
 --
 --   local server = require("helpers.server")
 --   local s = server.start()                       -- or start{host = "::1"},
---                                                  -- start{backlog_full = true}, start{refuse = true}
+--                                                  -- start{backlog_full = true}, start{refuse = true},
+--                                                  -- start{tls_hello = "hold"} (https:// gets no answer)
 --   s.port, s.host, s.url("/path?q")               -- "http://127.0.0.1:<port>/path?q"
 --   s:stats()    -> {accepted, requests, open, client_closed, reset, bad_requests}
 --   s:requests() -> array of {method, target, version, headers = {{name, value}, ...}, body, raw}
@@ -115,6 +116,9 @@ function M.start(args)
   end
   if args.refuse then
     cli[#cli + 1] = "--refuse"
+  end
+  if args.tls_hello then
+    cli[#cli + 1] = "--tls-hello " .. shell_quote(args.tls_hello)
   end
   for _, a in ipairs(args) do
     cli[#cli + 1] = shell_quote(a)
