@@ -114,6 +114,7 @@ void Session::start(double now) {
   addrs_.clear();
   next_addr_ = 0;
   sent_ = 0;
+  send_error_.clear();
   in_pos_ = in_len_ = 0;
   error_body_.clear();
   error_body_full_ = false;
@@ -423,9 +424,12 @@ std::optional<Session::Output> Session::step_send(double now) {
           fail(ErrorKind::Tls, transport_->error());
           return std::nullopt;
         }
-        fail(ErrorKind::Closed, "closed: the connection broke while sending the request (" +
-                                    transport_->error() + ")");
-        return std::nullopt;
+        // The server may have answered early and closed (a 401 or 413 before the whole body,
+        // a TLS alert): read what it sent before reporting the broken send, as curl does.
+        send_error_ = "closed: the connection broke while sending the request (" +
+                      transport_->error() + ")";
+        sent_ = request_bytes_.size();
+        break;
     }
   }
   request_bytes_.clear();
@@ -479,6 +483,8 @@ std::optional<Session::Output> Session::step_read(double now, bool allow_read) {
       } else if (st == ResponseReader::State::Done) {
         if (phase_ == Phase::ReadingHead) on_head();  // cannot happen: a head precedes Done
         end_of_body();
+      } else if (!send_error_.empty() && phase_ == Phase::ReadingHead) {
+        fail(ErrorKind::Closed, send_error_);
       } else {
         fail(ErrorKind::Closed, "closed: " + reader_->error());
       }
@@ -489,6 +495,8 @@ std::optional<Session::Output> Session::step_read(double now, bool allow_read) {
         finish_error_body();
       } else if (transport_->tls_failure()) {
         fail(ErrorKind::Tls, transport_->error());
+      } else if (!send_error_.empty() && phase_ == Phase::ReadingHead) {
+        fail(ErrorKind::Closed, send_error_);
       } else {
         fail(ErrorKind::Closed,
              "closed: the connection broke " +

@@ -179,6 +179,7 @@ class Session {
 
   std::string request_bytes_;
   std::size_t sent_ = 0;
+  std::string send_error_;  // the send broke: reported unless the server's answer explains it
   double send_deadline_ = 0, head_deadline_ = 0, last_byte_ = 0;
 
   std::vector<char> inbuf_;
