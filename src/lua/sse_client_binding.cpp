@@ -21,6 +21,7 @@
 #include <string>
 
 #include "http/session.hpp"
+#include "lua/event_push.hpp"
 #include "lua/http_module.hpp"
 
 namespace levhttp::lua {
@@ -304,21 +305,6 @@ fail:
 
 // ---------------------------------------------------------------------------------------
 // Dispatch: running callbacks.
-
-// TEMPORARY until lua/event_push lands: {type=, data=, id=, retry=}.
-void push_event(lua_State *L, const sse::Event &ev) {
-  lua_createtable(L, 0, 4);
-  lua_pushlstring(L, ev.type.data(), ev.type.size());
-  lua_setfield(L, -2, "type");
-  lua_pushlstring(L, ev.data.data(), ev.data.size());
-  lua_setfield(L, -2, "data");
-  lua_pushlstring(L, ev.id.data(), ev.id.size());
-  lua_setfield(L, -2, "id");
-  if (ev.retry) {
-    lua_pushinteger(L, static_cast<lua_Integer>(*ev.retry));
-    lua_setfield(L, -2, "retry");
-  }
-}
 
 // Pushes callbacks[name] and returns true if it is a function (else pushes nothing).
 bool push_callback(lua_State *L, const char *name, size_t len) {
