@@ -141,6 +141,28 @@ describe("lev.run", function()
     assert.matches("lev.run: deadlock: 1 task%(s%) waiting forever", err)
   end)
 
+  it("leaves no fd behind, whether the run succeeds, fails or deadlocks", function()
+    local lfs = require("lfs")
+    local function count_fds()
+      local n = 0
+      for _ in lfs.dir("/proc/self/fd") do n = n + 1 end
+      return n
+    end
+    local before = count_fds()
+    for _ = 1, 5 do
+      lev.run(function()
+        lev.spawn(lev.sleep, 0.001)
+        lev.sleep(0.002)
+      end)
+      pcall(lev.run, function()
+        lev.spawn(lev.sleep, 10)
+        error("x")
+      end)
+      pcall(lev.run, function() lev.sleep(math.huge) end)
+    end
+    assert.are.equal(before, count_fds())
+  end)
+
   it("does not crash when the Lua state is closed inside a running loop", function()
     local cmd = [[lua5.4 -e 'local lev = require("lev"); lev.run(function() ]]
       .. [[lev.spawn(function() lev.sleep(5) end); lev.spawn(function() lev.sleep(0) end); ]]
