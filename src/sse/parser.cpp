@@ -65,6 +65,17 @@ void Parser::commit(std::size_t n) {
 // only when at least as many bytes were consumed before them (so each move is paid for by
 // consumed input); otherwise the buffer doubles. Either way the total work stays linear.
 void Parser::ensure_space(std::size_t n) {
+  // Eagerly move a small remainder (a partial line after the last complete one) to the
+  // front: the bytes moved are at most a quarter of those consumed, and a long line that
+  // follows then grows from offset 0 and never has to be moved itself.
+  if (head_ != 0 && !data_is_view_ && tail_ - head_ <= head_ / 4) {
+    std::size_t live = tail_ - head_;
+    std::memmove(buf_.get(), buf_.get() + head_, live);
+    work_ += live;
+    scan_ -= head_;
+    tail_ = live;
+    head_ = 0;
+  }
   if (capacity_ - tail_ >= n) return;
   // The pending data view points into the buffer: copy it out before the buffer moves.
   if (data_is_view_) materialize_data_view();

@@ -12,7 +12,8 @@
 // its lines included) must not exceed it. Checking both keeps a line that never ends and an
 // event of endless data lines bounded, and the outcome does not depend on how the input was
 // split. A line of exactly max_event_size bytes is fine; one byte more is TooLarge, whatever
-// the line is (a comment too). Memory stays within about 2 x max_event_size plus one read.
+// the line is (a comment too). Memory stays within a small multiple of max_event_size plus
+// one read however long the stream, provided next() is drained between reads.
 //
 // Rules (WHATWG HTML, "Parsing an event stream"), and the choices where it is silent:
 // - one leading U+FEFF BOM is stripped (also when split across feeds; again after reset());

@@ -91,8 +91,8 @@ void report(const char *name, const std::string &stream, int repeat_inside) {
     secs.push_back(total / repeat_inside);
   }
   double t = median(secs);
-  std::printf("%-34s %8.0f MB/s  %10.2f M events/s  (%zu bytes, %zu events)\n", name,
-              stream.size() / t / 1e6, events / t / 1e6, stream.size(), events);
+  std::printf("%-28s %7.0f MB/s %12.0f events/s  (%zu bytes, %zu events)\n", name,
+              stream.size() / t / 1e6, events / t, stream.size(), events);
 }
 
 void huge_line() {
