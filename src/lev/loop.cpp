@@ -3,6 +3,7 @@
 #include "lev/loop.hpp"
 
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 
 #include "lev/lev.h"

@@ -358,6 +358,32 @@ TEST_CASE("seam: cancel_fd from another task, then close, ends the wait with CAN
   )") == "");
 }
 
+TEST_CASE("seam: one outcome per wait, even when data and cancel_fd come in the same turn",
+          "[seam]") {
+  State s;
+  REQUIRE(s.run(R"(
+    local a, b = seam.socketpair()
+    lev.run(function()
+      local waiter = lev.spawn(function()
+        local first = seam.wait(a, seam.READ, 5)
+        -- a second wait must not be ended by anything left over from the first
+        local t0 = seam.now()
+        local second = seam.wait_until(t0 + 0.03)
+        return first, second, seam.now() - t0
+      end)
+      lev.sleep(0.01)
+      seam.write(b, "x") -- readable now, but the loop has not polled yet
+      seam.cancel(a)
+      local first, second, waited = waiter:join()
+      assert(first == seam.CANCELLED, "first " .. first)
+      assert(second == seam.TIMEOUT, "second " .. second)
+      assert(waited >= 0.03, "second wait ended early: " .. waited)
+    end)
+    seam.close(a)
+    seam.close(b)
+  )") == "");
+}
+
 TEST_CASE("seam: the peer closing its end makes the wait READY", "[seam]") {
   State s;
   REQUIRE(s.run(R"(
