@@ -79,16 +79,14 @@ void run_task(lua_State *L, Loop *loop, Task *t) {
     nargs = t->nargs;
     t->nargs = -1;
   } else if (t->resume_with == ResumeWith::kOutcome) {
-    char *detail = t->detail;
-    t->detail = nullptr;
-    if (!lua_checkstack(co, 2)) {
-      std::free(detail);
-      luaL_error(L, "lev.run: stack overflow resuming a task");
-    }
+    // t keeps owning the detail until it is on the coroutine's stack: if a push raises
+    // (out of memory), the teardown frees it with the task.
+    if (!lua_checkstack(co, 2)) luaL_error(L, "lev.run: stack overflow resuming a task");
     lua_pushinteger(co, t->outcome);
-    if (detail != nullptr) {
-      lua_pushlstring(co, detail, t->detail_len);
-      std::free(detail);
+    if (t->detail != nullptr) {
+      lua_pushlstring(co, t->detail, t->detail_len);
+      std::free(t->detail);
+      t->detail = nullptr;
     } else {
       lua_pushnil(co);
     }
@@ -97,6 +95,11 @@ void run_task(lua_State *L, Loop *loop, Task *t) {
   t->resume_with = ResumeWith::kNothing;
   t->state = TaskState::kRunning;
   loop->current = t;
+  // A hook set on the main thread after the task was created (lua.c's SIGINT handler does
+  // this for Ctrl-C) is not inherited by the coroutine: copy it, so the interrupt reaches the
+  // running task instead of waiting for lev.run to return.
+  if (lua_Hook hook = lua_gethook(L); hook != nullptr && lua_gethook(co) != hook)
+    lua_sethook(co, hook, lua_gethookmask(L), lua_gethookcount(L));
   int nres = 0;
   int status = lua_resume(co, L, nargs, &nres);
   loop->current = nullptr;
