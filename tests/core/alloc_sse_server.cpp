@@ -28,6 +28,9 @@ constexpr const char kEvents[] =
     "data: [1,2,3]\n\n"
     "data: line1\ndata: line2\n\n";
 
+// The body of the 401 that /denied gets.
+constexpr const char kRefusal[] = "{\"error\":\"no key\"}";
+
 // Small chunks, so events and even field names straddle chunk boundaries.
 constexpr std::size_t kChunkSize = 17;
 
@@ -83,7 +86,10 @@ SseServer::SseServer() {
     errno = e;
     fail("pipe2");
   }
-  url_ = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/events";
+  std::string port = std::to_string(ntohs(addr.sin_port));
+  url_ = "http://127.0.0.1:" + port + "/events";
+  // localhost may also name ::1, where nothing listens: the client then tries the next address.
+  url_by_name_ = "http://localhost:" + port + "/events";
   thread_ = std::thread([this] { run(); });
 }
 
@@ -151,7 +157,15 @@ void SseServer::serve(int fd) {
     head.append(buf, static_cast<std::size_t>(got));
     if (head.size() > 64 * 1024) return;
   }
-  static const std::string response = response_bytes();
+  // The request line is "GET <target> HTTP/1.1": /denied gets the 401.
+  bool denied = head.compare(0, head.find("\r\n"), "GET /denied HTTP/1.1") == 0;
+  static const std::string stream = response_bytes();
+  static const std::string refusal = std::string(
+                                         "HTTP/1.1 401 Unauthorized\r\n"
+                                         "Content-Type: application/json\r\n"
+                                         "Content-Length: ") +
+                                     std::to_string(sizeof kRefusal - 1) + "\r\n\r\n" + kRefusal;
+  const std::string &response = denied ? refusal : stream;
   std::size_t sent = 0;
   while (sent < response.size()) {
     ssize_t n = send(fd, response.data() + sent, response.size() - sent, MSG_NOSIGNAL);
