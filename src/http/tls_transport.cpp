@@ -77,19 +77,24 @@ int bio_destroy(BIO *) {
   return 1;
 }  // the transport owns and closes the fd
 
-const BIO_METHOD *nosignal_socket_method() {
-  static BIO_METHOD *method = [] {
-    BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "lev-http socket");
-    if (m) {
-      BIO_meth_set_write_ex(m, bio_write);
-      BIO_meth_set_read_ex(m, bio_read);
-      BIO_meth_set_ctrl(m, bio_ctrl);
-      BIO_meth_set_create(m, bio_create);
-      BIO_meth_set_destroy(m, bio_destroy);
+// The method table is made once and freed when the module is unloaded (or at exit).
+struct SocketMethod {
+  BIO_METHOD *method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "lev-http socket");
+  SocketMethod() {
+    if (method) {
+      BIO_meth_set_write_ex(method, bio_write);
+      BIO_meth_set_read_ex(method, bio_read);
+      BIO_meth_set_ctrl(method, bio_ctrl);
+      BIO_meth_set_create(method, bio_create);
+      BIO_meth_set_destroy(method, bio_destroy);
     }
-    return m;
-  }();
-  return method;
+  }
+  ~SocketMethod() { BIO_meth_free(method); }
+};
+
+const BIO_METHOD *nosignal_socket_method() {
+  static SocketMethod m;
+  return m.method;
 }
 
 // The reason of the most recent error in OpenSSL's queue.
@@ -105,8 +110,12 @@ std::string last_ssl_error() {
 
 // --- the context cache -------------------------------------------------------------------
 
+// Loading a trust store costs milliseconds of blocking file I/O and parsing, so contexts are
+// kept for the life of the process, not just while a connection uses them; the number of
+// distinct option sets a program uses is small, and unused ones beyond kMaxCached are dropped.
+constexpr std::size_t kMaxCached = 16;
 std::mutex cache_mutex;
-std::vector<std::pair<TlsOptions, std::weak_ptr<SSL_CTX>>> cache;
+std::vector<std::pair<TlsOptions, std::shared_ptr<SSL_CTX>>> cache;
 
 std::shared_ptr<SSL_CTX> make_context(const TlsOptions &o, std::string &err) {
   ERR_clear_error();
@@ -161,16 +170,20 @@ std::shared_ptr<SSL_CTX> make_context(const TlsOptions &o, std::string &err) {
 
 std::shared_ptr<SSL_CTX> tls_context(const TlsOptions &opts, std::string &err) {
   std::lock_guard<std::mutex> lock(cache_mutex);
-  for (auto it = cache.begin(); it != cache.end();) {
-    if (auto ctx = it->second.lock()) {
-      if (it->first == opts) return ctx;
-      ++it;
-    } else {
-      it = cache.erase(it);  // no connection uses it any more
+  for (auto &entry : cache)
+    if (entry.first == opts) return entry.second;
+  auto ctx = make_context(opts, err);
+  if (!ctx) return nullptr;
+  if (cache.size() >= kMaxCached) {
+    // Drop the oldest context no connection uses (the cache holds the only reference).
+    for (auto it = cache.begin(); it != cache.end(); ++it) {
+      if (it->second.use_count() == 1) {
+        cache.erase(it);
+        break;
+      }
     }
   }
-  auto ctx = make_context(opts, err);
-  if (ctx) cache.emplace_back(opts, ctx);
+  cache.emplace_back(opts, ctx);
   return ctx;
 }
 

@@ -11,7 +11,8 @@
 // close_notify is an Error ("... without close_notify"); with close_notify, Eof.
 //
 // Contexts: one SSL_CTX per distinct TlsOptions, shared by every connection that uses the
-// same options (a process-wide cache; entries live as long as a connection uses them).
+// same options (a process-wide cache that keeps up to 16 of them, so a trust store is loaded
+// once, not once per connection).
 #pragma once
 
 #include <memory>
