@@ -91,10 +91,23 @@ lev.run(function()
     return x * 2
   end, 21)
   for _, url in ipairs(urls) do stream(url) end
+  -- A client dropped while connected: closed by its __gc, without callbacks.
+  do
+    local c = http.sse_client(urls[1], nil, {close = function() note("close") end})
+    note("dropped client connects", c:connect())
+  end
+  collectgarbage()
+  -- An argument error: the half-built client is collected, the message names the option.
+  local ok, err = pcall(http.sse_client, urls[1], {recv_timout = 1})
+  if not tostring(err):find("unknown option 'recv_timout'", 1, true) then error(err, 0) end
+  note("bad option", ok)
+  local parser = http.sse_parser()
+  local events = parser:feed("id: 1\ndata: a\n\ndata: b")
+  note("parser", #events, events[1].data, parser:last_event_id())
   note("joined", helper:join())
   -- A task that fails while joined: its error goes to the joiner, not to lev.run.
   local failing = lev.spawn(function() error("boom", 0) end)
-  local ok, err = pcall(failing.join, failing)
+  ok, err = pcall(failing.join, failing)
   -- The task may have failed for want of memory instead: that error is the run's outcome.
   if err ~= "boom" then error(err, 0) end
   note("failed task", ok, err)
@@ -114,12 +127,16 @@ return table.concat(lines, "\n")
   "close\n"
 
 // Three requests: a stream by address (no name lookup), the same by name (lev's resolve
-// through the seam), and a 401 (the error path: error body, error callback, nil from connect).
+// through the seam), and a 401 (the error path: error body, error callback, nil from connect);
+// then a client dropped while connected, an argument error, the parser, and the two tasks.
 constexpr const char kExpectedTranscript[] = EXPECTED_STREAM EXPECTED_STREAM
     "connect\n"
     "error http 401 HTTP 401: {\"error\":\"no key\"}\n"
     "close\n"
     "connect failed http HTTP 401: {\"error\":\"no key\"}\n"
+    "dropped client connects true\n"
+    "bad option false\n"
+    "parser 1 a 1\n"
     "joined 42\n"
     "failed task false boom";
 
@@ -460,6 +477,17 @@ TEST_CASE("a clean connect-and-stream run is counted", "[alloc]") {
   CHECK(r.allocations > 100);  // the counting allocator sees the run
   std::fprintf(stderr, "alloc_failure_test: a clean run makes %zu Lua allocations\n",
                r.allocations);
+}
+
+TEST_CASE("the fd check of a run sees an fd left open", "[alloc]") {
+  auto before = open_fds();
+  int fd = dup(2);
+  REQUIRE(fd >= 0);
+  auto after = open_fds();
+  close(fd);
+  CHECK(after != before);
+  CHECK(fd_diff(before, after).find("+" + std::to_string(fd) + "=") != std::string::npos);
+  CHECK(open_fds() == before);
 }
 
 TEST_CASE("the Nth Lua allocation fails for every N of a run", "[alloc]") {
