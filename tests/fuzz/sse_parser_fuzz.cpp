@@ -13,11 +13,6 @@
 #include <vector>
 
 #include "sse/parser.hpp"
-// tests/fuzz/CMakeLists.txt links levhttp_core uninstrumented (no coverage feedback, no ASan
-// inside the parser). Compiling the parser into this file instead instruments it; the
-// archive's copy is then never pulled in by the linker.
-#include "sse/parser.cpp"
-
 namespace {
 
 using levhttp::sse::Event;
