@@ -619,7 +619,9 @@ void ensure_cjson(lua_State *L) {
   // Lua state; without lua-cjson, payloads are passed as strings.
   lua_getglobal(L, "require");
   lua_pushliteral(L, "cjson.safe");
-  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1)) {
+  int status = lua_pcall(L, 1, 1, 0);
+  if (status == LUA_ERRMEM) lua_error(L);  // out of memory is not "lua-cjson is missing"
+  if (status == LUA_OK && lua_istable(L, -1)) {
     lua_getfield(L, -1, "decode");
     lua_remove(L, -2);
   } else {
