@@ -5,8 +5,8 @@ Usage:
     hostile_server.py [--host 127.0.0.1]
 
 Binds port 0, prints one line `PORT <port> PID <pid>` and flushes, then serves every connection
-as an asyncio task. It exits on SIGTERM, or when its parent process goes away (polled), so a
-crashed spec leaves nothing behind.
+as an asyncio task. It exits on SIGTERM, when its parent process goes away, or when the reader
+of its stdout (if a pipe) closes it (both polled), so a crashed spec leaves nothing behind.
 
 Each connection: the request head is read (at most 1 MiB), then the scenario named by the
 request path `/scenario/<name>[?key=value&...]` runs. Scenarios write raw bytes exactly as
@@ -30,8 +30,10 @@ import asyncio
 import fcntl
 import json
 import os
+import select
 import signal
 import socket
+import stat
 import struct
 import sys
 import termios
@@ -454,8 +456,20 @@ async def handle(reader, writer):
             bump(open=-1)
 
 
+def stdout_reader_gone():
+    """True when stdout is a pipe whose read end is closed (the parent closed its popen)."""
+    try:
+        if not stat.S_ISFIFO(os.fstat(1).st_mode):
+            return False
+        p = select.poll()
+        p.register(1, select.POLLERR)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in p.poll(0))
+    except OSError:
+        return True
+
+
 async def watch_parent(parent):
-    while os.getppid() == parent:
+    while os.getppid() == parent and not stdout_reader_gone():
         await asyncio.sleep(0.2)
     os._exit(0)
 
