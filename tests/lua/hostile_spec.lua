@@ -56,13 +56,18 @@ local KiB, MiB = 1024, 1024 * 1024
 -- shows up as a fast failure, and a client that hangs fails the row at 5 s instead of hanging.
 local BASE = { connect_timeout = 5, send_timeout = 5, headers_timeout = 5, idle_timeout = 5 }
 
--- Row fields: name (scenario; `path` overrides), label (test name, when a scenario is used
--- twice), opts, kind (nil: a clean end), status,
--- msg (plain substring of the error message), events (data strings, in order), open (true if
--- `open` must run; default: when events are expected or kind is nil), timeout (the timeout
--- that must end it: elapsed within [0.9x, 2x]), max (elapsed bound otherwise, default 1 s),
--- connect (false: the `connect` callback must not run), url (a function of the hostile
--- server), tls (a tls_server.py mode), check (extra assertions on the record).
+-- Row fields:
+--   name     the scenario (`path` overrides it: query parameters); label: the test's name
+--            when a scenario is used twice
+--   opts     client options over BASE
+--   kind     the expected error kind (nil: a clean end); status: the expected status
+--   msg      a plain substring of the error message
+--   events   the data strings expected, in order; done: `done` runs after them
+--   open     `open` must run (default: when events are expected or kind is nil)
+--   connect  false: the `connect` callback must not run (nor `close`)
+--   timeout  the timeout that must end it: elapsed within [0.9x, 2x]; else max (default 1 s)
+--   url      a function of the hostile server; tls: a tls_server.py mode
+--   check    extra assertions on the record
 local ROWS = {
   -- The response head: size and count caps, interim responses.
   { name = "endless_header_line", kind = "too_large", msg = "64 KiB" },
@@ -102,6 +107,18 @@ local ROWS = {
     events = range(1, 2) },
   { name = "bytes_after_body", events = range(1, 2) },
   { name = "bytes_after_last_chunk", events = range(1, 2) },
+  -- Head boundaries and versions.
+  { name = "n_headers", label = "n_headers (100 fields: the cap)", path = "n_headers?n=100",
+    events = range(1, 2) },
+  { name = "n_headers", label = "n_headers (101 fields)", path = "n_headers?n=101",
+    kind = "too_large", msg = "header fields" },
+  { name = "http2_status_line", kind = "protocol" },
+  { name = "switching_protocols", kind = "protocol", msg = "101" },
+  { name = "huge_chunk_then_fin", kind = "closed", msg = "end of the body", events = range(1, 3) },
+  -- One byte per TCP segment: every event once, in order.
+  { name = "drip_body", events = range(1, 20) },
+  -- [DONE] ends the stream: what follows it is never delivered, the held connection is closed.
+  { name = "events_after_done", events = range(1, 2), done = true },
   -- SSE sizes.
   { name = "endless_data_line", opts = { max_event_size = MiB }, kind = "too_large",
     msg = "max_event_size", events = range(1, 2) },
@@ -132,6 +149,10 @@ local ROWS = {
   { name = "dns_deadline", url = function(h) return "http://localhost:" .. h.port .. "/" end,
     opts = { connect_timeout = 1e-6 }, kind = "timeout", msg = "connect_timeout",
     connect = false },
+  -- A 401 sent before the 32 MiB body is read (the server drains the rest): the error body
+  -- is still reported.
+  { name = "early_401", opts = { method = "POST", body = string.rep("b", 32 * MiB) },
+    kind = "http", status = 401, msg = 'HTTP 401: {"error":"invalid api key"}' },
   -- Status and Content-Type.
   { name = "no_content", open = true, events = {},
     check = function(r) assert.equals(204, r.open_status) end },
@@ -201,6 +222,7 @@ local function run_row(row)
       open = function(status) r.open_status = status; add("open") end,
       message = function(data) add("message", data) end,
       error = function(msg, status, kind) add("error", msg, status, kind) end,
+      done = function() add("done") end,
       close = function() add("close") end,
     })
     t0 = lev.now()
@@ -238,6 +260,7 @@ local function expected_names(row, n_events)
   if open == nil then open = row.kind == nil or n_events > 0 end
   if open then out[#out + 1] = "open" end
   for _ = 1, n_events do out[#out + 1] = "message" end
+  if row.done then out[#out + 1] = "done" end
   if row.kind then out[#out + 1] = "error" end
   if row.connect ~= false then out[#out + 1] = "close" end
   return out

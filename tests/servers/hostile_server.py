@@ -408,6 +408,44 @@ async def events_then_silence(c):
     await c.hold()
 
 
+@scenario
+async def drip_body(c):
+    # `n` events, one byte per write (TCP_NODELAY: many tiny segments), then FIN.
+    await c.send(SSE_HEAD)
+    data = events(1, c.param("n", 20))
+    for i in range(len(data)):
+        await c.send(data[i:i + 1])
+    await c.fin()
+
+
+@scenario
+async def n_headers(c):
+    # A head with exactly `n` header fields (Content-Type included), then two events.
+    n = c.param("n", 100)
+    fields = [SSE_CT] + [("X-F%d" % i, "v") for i in range(1, n)]
+    await c.send(head("HTTP/1.1 200 OK", fields) + events(1, 2))
+    await c.fin()
+
+
+@scenario
+async def early_401(c):
+    # Answers before the request body is in (as an API rejecting a key does), then reads and
+    # drops the rest until the client closes.
+    body = b'{"error":"invalid api key"}'
+    await c.send(head("HTTP/1.1 401 Unauthorized", [("Content-Type", "application/json"),
+                                                    ("Content-Length", len(body))]) + body)
+    await c.hold()
+
+
+simple("http2_status_line", b"HTTP/2 200\r\ncontent-type: text/event-stream\r\n\r\n"
+       + events(1, 2), "hold")
+simple("switching_protocols", b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+       b"Connection: Upgrade\r\n\r\n" + events(1, 2), "hold")
+simple("events_after_done", SSE_HEAD + events(1, 2) + b"data: [DONE]\n\n" + events(3, 4), "hold")
+simple("huge_chunk_then_fin", CHUNKED_HEAD + chunk(events(1, 2)) + b"7fffffffffffffff\r\n"
+       + event(3), "fin")
+
+
 # --- the server --------------------------------------------------------------------------------
 
 async def read_head(reader):
