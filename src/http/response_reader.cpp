@@ -225,6 +225,18 @@ int ResponseReader::on_headers_complete(llhttp_t *p) {
   return has_body ? HPE_PAUSED : 0;
 }
 
+bool ResponseReader::check_chunk_crlf(const char *from, const char *end) {
+  unsigned long long pos = exec_offset_ + static_cast<unsigned long long>(from - exec_base_);
+  while (crlf_seen_ < 2 && from < end) {
+    if (pos != crlf_at_ + static_cast<unsigned long long>(crlf_seen_)) return true;
+    if (*from != (crlf_seen_ == 0 ? '\r' : '\n')) return false;
+    ++crlf_seen_;
+    ++from;
+    ++pos;
+  }
+  return true;
+}
+
 int ResponseReader::on_body(llhttp_t *p, const char *at, std::size_t len) {
   ResponseReader *r = self(p);
   if (len == 0 || r->state_ != State::Body) return 0;
@@ -233,6 +245,18 @@ int ResponseReader::on_body(llhttp_t *p, const char *at, std::size_t len) {
   } catch (...) {
     // Never unwind through llhttp's C frames; feed() reports the failure as an Error.
     return r->fail("the body sink failed");
+  }
+  if (p->flags & F_CHUNKED) {
+    r->chunk_left_ -= std::min<unsigned long long>(r->chunk_left_, len);
+    if (r->chunk_left_ == 0) {
+      // RFC 9112 7.1: chunk-data is followed by CRLF. Check what of it is in this buffer now;
+      // feed() checks the rest at the start of the next buffer. Either way the error comes
+      // at the same stream offset, after the same body bytes, however the input was split.
+      r->crlf_at_ = r->exec_offset_ + static_cast<unsigned long long>(at + len - r->exec_base_);
+      r->crlf_seen_ = 0;
+      if (!r->check_chunk_crlf(at + len, r->exec_end_))
+        return r->fail("malformed HTTP response: chunk data not followed by CRLF");
+    }
   }
   return 0;
 }
@@ -248,7 +272,15 @@ int ResponseReader::on_message_complete(llhttp_t *p) {
 }
 
 int ResponseReader::on_chunk_header(llhttp_t *p) {
-  self(p)->extension_bytes_ = 0;  // the chunk header just ended
+  ResponseReader *r = self(p);
+  r->extension_bytes_ = 0;  // the chunk header just ended
+  r->chunk_left_ = p->content_length;
+  if (p->content_length == 0) {
+    // The last chunk: trailers follow. Pause so feed() learns where they start.
+    r->in_trailers_ = true;
+    r->trailer_pause_ = true;
+    return HPE_PAUSED;
+  }
   return 0;
 }
 
@@ -277,13 +309,30 @@ std::size_t ResponseReader::feed(std::string_view bytes) {
       }
       len = std::min(len, kMaxHeadBytes - head_bytes_);
     }
+    if (in_trailers_) {
+      unsigned long long used_so_far = stream_pos_ + total - trailer_start_;
+      if (used_so_far >= kMaxHeadBytes) {
+        fail("response trailers larger than 64 KiB", true);
+        break;
+      }
+      len = std::min<std::size_t>(len, kMaxHeadBytes - used_so_far);
+    }
     exec_base_ = data;
+    exec_end_ = data + len;
     exec_offset_ = stream_pos_ + total;
+    if (crlf_seen_ < 2 && !check_chunk_crlf(data, exec_end_)) {
+      fail("malformed HTTP response: chunk data not followed by CRLF");
+      break;
+    }
     llhttp_errno_t err = llhttp_execute(&parser_, data, len);
     std::size_t used = len;
     if (err == HPE_PAUSED) {
       used = static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - data);
       llhttp_resume(&parser_);
+      if (trailer_pause_) {
+        trailer_pause_ = false;
+        trailer_start_ = stream_pos_ + total + used;
+      }
     } else if (err != HPE_OK) {
       const char *pos = llhttp_get_error_pos(&parser_);
       if (pos >= data && pos <= data + len) used = static_cast<std::size_t>(pos - data);
@@ -314,6 +363,7 @@ ResponseReader::State ResponseReader::finish() {
     // An empty execute runs the steps llhttp postponed when it paused after the head (it
     // decides the framing there), so llhttp_finish() sees the real body state.
     exec_base_ = "";
+    exec_end_ = exec_base_;
     exec_offset_ = stream_pos_;
     llhttp_errno_t err = llhttp_execute(&parser_, exec_base_, 0);
     if (err == HPE_OK) err = llhttp_finish(&parser_);

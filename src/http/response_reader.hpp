@@ -116,6 +116,20 @@ class ResponseReader {
   bool paused_interim_ = false;         // llhttp paused at the end of a 1xx: reset and go on
   bool until_close_ = false;
   std::size_t trailer_bytes_ = 0;    // trailer fields after the last chunk (ignored, capped)
+  // llhttp 8.1 does not check the CRLF that ends each chunk's data: we do. chunk_left_ counts
+  // the data bytes of the current chunk still to come; crlf_at_ is the stream offset where the
+  // CRLF must start and crlf_seen_ how many of its two bytes were checked.
+  unsigned long long chunk_left_ = 0;
+  unsigned long long crlf_at_ = 0;
+  int crlf_seen_ = 2;  // 2: nothing to check
+  const char *exec_end_ = nullptr;  // end of the buffer handed to llhttp_execute
+  // The trailer section starts at this stream offset (after the last chunk's size line) and
+  // may take kMaxHeadBytes: feed() hands llhttp no more than that, as for the head.
+  bool in_trailers_ = false;
+  unsigned long long trailer_start_ = 0;
+  bool trailer_pause_ = false;  // on_chunk_header paused llhttp to let feed() note the offset
+  // Checks the bytes of [from, end) that belong to the chunk-ending CRLF; false on a mismatch.
+  bool check_chunk_crlf(const char *from, const char *end);
   std::size_t extension_bytes_ = 0;  // chunk extensions of the current chunk header (capped)
 };
 
