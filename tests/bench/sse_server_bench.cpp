@@ -2,9 +2,11 @@
 //
 //   sse_server_bench serve [--tls CERT KEY]     listens on 127.0.0.1 port 0, prints "PORT <n>"
 //                                               and serves until SIGTERM / SIGINT
-//   sse_server_bench fetch PORT PATH [--out]    a raw HTTP/1.1 client: GETs PATH, counts the
-//                                               body bytes (writes them to stdout with --out),
-//                                               prints "<bytes> <seconds>" on stderr
+//   sse_server_bench fetch PORT PATH [--out|--latency]  a raw HTTP/1.1 client: GETs PATH,
+//                                               counts the body bytes (writes them to stdout
+//                                               with --out; --latency: /latency stamps vs
+//                                               the clock at recv(), printed as percentiles),
+//                                               prints "<bytes> <wall s> <cpu s>" on stderr
 //
 // Paths (all answers are `200 text/event-stream`; `framing=close` gives a close-delimited
 // body instead of the default chunked one):
@@ -31,6 +33,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -428,6 +431,11 @@ int Server::run() {
 int fetch(int argc, char **argv) {
   if (argc < 4) return 2;
   bool out = argc > 4 && !std::strcmp(argv[4], "--out");
+  // --latency: the floor for e2e_latency.lua: each `"t":<ns>` stamp is compared with
+  // CLOCK_MONOTONIC as soon as recv() returns it (no parsing, no Lua).
+  bool latency = argc > 4 && !std::strcmp(argv[4], "--latency");
+  std::vector<double> lat;
+  std::string carry;
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -459,10 +467,36 @@ int fetch(int argc, char **argv) {
       len -= skip;
     }
     body += len;
+    if (latency && len > 0) {
+      uint64_t now = mono_ns();
+      carry.append(p, len);
+      std::size_t pos = 0, t;
+      while ((t = carry.find("\"t\":", pos)) != std::string::npos) {
+        std::size_t end = carry.find(',', t);
+        if (end == std::string::npos) break;
+        uint64_t stamp = std::strtoull(carry.c_str() + t + 4, nullptr, 10);
+        lat.push_back(static_cast<double>(now - stamp) / 1e3);
+        pos = end;
+      }
+      carry.erase(0, pos);
+    }
     if (out && len > 0 && std::fwrite(p, 1, len, stdout) != len) return 1;
   }
   std::fflush(stdout);
-  std::fprintf(stderr, "%zu %.6f\n", body, static_cast<double>(mono_ns() - t0) / 1e9);
+  if (latency && !lat.empty()) {
+    std::sort(lat.begin(), lat.end());
+    auto pct = [&](double q) {
+      std::size_t i = static_cast<std::size_t>(std::ceil(static_cast<double>(lat.size()) * q));
+      return lat[i == 0 ? 0 : i - 1];
+    };
+    std::printf("events=%zu p50_us=%.1f p90_us=%.1f p99_us=%.1f max_us=%.1f min_us=%.1f\n",
+                lat.size(), pct(0.5), pct(0.9), pct(0.99), lat.back(), lat.front());
+  }
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  double cpu = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+               static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+  std::fprintf(stderr, "%zu %.6f %.6f\n", body, static_cast<double>(mono_ns() - t0) / 1e9, cpu);
   return 0;
 }
 
