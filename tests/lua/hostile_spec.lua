@@ -95,7 +95,7 @@ local ROWS = {
   { name = "bare_cr_in_header", kind = "protocol" },
   { name = "nul_in_header", kind = "protocol" },
   { name = "obs_fold", kind = "protocol", msg = "folding" },
-  { name = "space_before_colon", kind = "protocol", msg = "colon" },
+  { name = "space_before_colon", kind = "protocol" },
   { name = "garbage_status_line", kind = "protocol" },
   { name = "status_1000", kind = "protocol" },
   { name = "http09_reply", kind = "protocol" },
@@ -370,7 +370,7 @@ describe("http.sse_client against hostile servers", function()
   end)
 
   it("200 concurrent streams: one stalls, the other 199 finish as fast as without it", function()
-    local N, EVENTS = 199, 500
+    local N, EVENTS = 199, 2000
     local path = "/scenario/burst?n=" .. EVENTS .. "&size=64"
     -- Runs N full-speed streams (plus the stalled one when `with_stall`); returns the time
     -- until the last full-speed stream ended, and whether the stalled one was still alive.
@@ -425,7 +425,7 @@ describe("http.sse_client against hostile servers", function()
     local alone = round(false)
     local with_stall, alive = round(true)
     assert.is_true(alive, "the stalled stream was still connected when the others finished")
-    assert.is_true(with_stall < 1.5 * alone + 0.25,
+    assert.is_true(with_stall < 1.5 * alone + 0.1,
                    ("%.3f s with the stalled stream vs %.3f s without"):format(with_stall, alone))
     print(("\n199 streams x %d events: %.3f s alone, %.3f s next to a stalled one"):format(
       EVENTS, alone, with_stall))
