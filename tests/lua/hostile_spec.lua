@@ -153,6 +153,27 @@ local ROWS = {
   -- is still reported.
   { name = "early_401", opts = { method = "POST", body = string.rep("b", 32 * MiB) },
     kind = "http", status = 401, msg = 'HTTP 401: {"error":"invalid api key"}' },
+  -- The same, but the server closes at once without reading: the kernel resets the
+  -- connection under the client's send, and the 401 that arrived first is still reported.
+  { name = "early_401_close", opts = { method = "POST", body = string.rep("b", 32 * MiB) },
+    kind = "http", status = 401, msg = 'HTTP 401: {"error":"invalid api key"}' },
+  -- Error bodies: capped at 64 KiB (an endless one ends at once), and bounded in time by
+  -- headers_timeout (a dripped one is reported with what came).
+  { name = "endless_error_body", kind = "http", status = 500, msg = "HTTP 500: eeee",
+    check = function(r)
+      assert.is_true(#r.err <= 64 * KiB + 64, #r.err .. " bytes of message")
+      assert.is_true(#r.err >= 64 * KiB, #r.err .. " bytes of message")
+    end },
+  { name = "dripped_error_body", opts = { headers_timeout = 0.3 }, kind = "http", status = 503,
+    msg = "HTTP 503: o", timeout = 0.3,
+    check = function(r) assert.is_true(#r.err < 20, r.err) end }, -- ~3 of 1,100 bytes came
+  { name = "length_zero", open = true, events = {} },
+  -- retry: past uint64 it is ignored; past Lua's integers it is a float (never wraps).
+  { name = "retry_overflow", events = { "x", "y", "z", "w" },
+    check = function(r)
+      assert.same({ "none", "none", 2.0 ^ 64, 2.0 ^ 63 }, r.retries)
+      assert.equals("float", math.type(r.retries[3]))
+    end },
   -- Status and Content-Type.
   { name = "no_content", open = true, events = {},
     check = function(r) assert.equals(204, r.open_status) end },
@@ -210,7 +231,7 @@ local function run_row(row)
   return helpers.run(function()
     collectgarbage()
     collectgarbage()
-    local r = { log = {}, times = {}, fds_before = helpers.count_fds() }
+    local r = { log = {}, times = {}, retries = {}, fds_before = helpers.count_fds() }
     local t0
     local function add(name, ...)
       r.log[#r.log + 1] = { name, ... }
@@ -220,7 +241,10 @@ local function run_row(row)
     local c = http.sse_client(url_for(row), opts, {
       connect = function() add("connect") end,
       open = function(status) r.open_status = status; add("open") end,
-      message = function(data) add("message", data) end,
+      message = function(data, event)
+        add("message", data)
+        r.retries[#r.retries + 1] = event.retry or "none"
+      end,
       error = function(msg, status, kind) add("error", msg, status, kind) end,
       done = function() add("done") end,
       close = function() add("close") end,

@@ -446,6 +446,37 @@ simple("huge_chunk_then_fin", CHUNKED_HEAD + chunk(events(1, 2)) + b"7ffffffffff
        + event(3), "fin")
 
 
+@scenario
+async def early_401_close(c):
+    # As early_401, but the server closes at once without reading the body (the kernel then
+    # resets the connection because request bytes are left unread).
+    body = b'{"error":"invalid api key"}'
+    await c.send(head("HTTP/1.1 401 Unauthorized", [("Content-Type", "application/json"),
+                                                    ("Content-Length", len(body))]) + body)
+    await c.unacked_drained()
+
+
+@scenario
+async def endless_error_body(c):
+    await c.endless(head("HTTP/1.1 500 Internal Server Error", [("Content-Type", "text/plain")]),
+                    b"e" * 65536)
+
+
+@scenario
+async def dripped_error_body(c):
+    await c.send(head("HTTP/1.1 503 Service Unavailable", [("Content-Type", "text/plain")]))
+    await c.drip(b"overloaded " * 100, c.param("delay", 0.1, float))
+    await c.fin()
+
+
+# retry values past uint64 (ignored) and past Lua's integers (a float): events x y z w.
+simple("retry_overflow", SSE_HEAD + b"retry: 99999999999999999999999999\ndata: x\n\n"
+       + b"retry: 18446744073709551616\ndata: y\n\n"
+       + b"retry: 18446744073709551615\ndata: z\n\n"
+       + b"retry: 9223372036854775808\ndata: w\n\n", "fin")
+simple("length_zero", head("HTTP/1.1 200 OK", [SSE_CT, ("Content-Length", 0)]), "hold")
+
+
 # --- the server --------------------------------------------------------------------------------
 
 async def read_head(reader):
