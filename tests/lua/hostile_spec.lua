@@ -51,6 +51,7 @@ local function range(first, last)
 end
 
 local KiB, MiB = 1024, 1024 * 1024
+local BIG_BODY = string.rep("b", 32 * MiB) -- one copy shared by the POST rows
 
 -- Every timeout is 5 s unless a row sets a small one: a failure that must be immediate then
 -- shows up as a fast failure, and a client that hangs fails the row at 5 s instead of hanging.
@@ -136,10 +137,10 @@ local ROWS = {
     path = "rst_after_events?n=2000", kind = "closed", msg = "reset", events = range(1, 2000) },
   -- A 32 MiB POST: reset before the body is read (EPIPE/ECONNRESET, never SIGPIPE: this
   -- process survives to assert), and a server that stops reading (send_timeout, CPU idle).
-  { name = "reset_before_body", opts = { method = "POST", body = string.rep("b", 32 * MiB) },
+  { name = "reset_before_body", opts = { method = "POST", body = BIG_BODY },
     kind = "closed", msg = "sending the request" },
   { name = "stop_reading",
-    opts = { method = "POST", body = string.rep("b", 32 * MiB), send_timeout = 1 },
+    opts = { method = "POST", body = BIG_BODY, send_timeout = 1 },
     kind = "timeout", msg = "send_timeout", timeout = 1,
     check = function(r)
       assert.is_true(r.cpu < 0.2 * r.elapsed,
@@ -151,11 +152,11 @@ local ROWS = {
     connect = false },
   -- A 401 sent before the 32 MiB body is read (the server drains the rest): the error body
   -- is still reported.
-  { name = "early_401", opts = { method = "POST", body = string.rep("b", 32 * MiB) },
+  { name = "early_401", opts = { method = "POST", body = BIG_BODY },
     kind = "http", status = 401, msg = 'HTTP 401: {"error":"invalid api key"}' },
   -- The same, but the server closes at once without reading: the kernel resets the
   -- connection under the client's send, and the 401 that arrived first is still reported.
-  { name = "early_401_close", opts = { method = "POST", body = string.rep("b", 32 * MiB) },
+  { name = "early_401_close", opts = { method = "POST", body = BIG_BODY },
     kind = "http", status = 401, msg = 'HTTP 401: {"error":"invalid api key"}' },
   -- Error bodies: capped at 64 KiB (an endless one ends at once), and bounded in time by
   -- headers_timeout (a dripped one is reported with what came).
