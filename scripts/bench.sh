@@ -63,16 +63,17 @@ if [[ $NOFILE != unlimited ]] && ((NOFILE < 11200)); then IDLE_MAX=$((NOFILE - 1
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
-start_server() { # file args...
+start_server() { # file args... (not in a subshell: pids must reach the trap)
   local file=$1
   shift
   "$SERVER" serve "$@" >"$file" &
   pids+=($!)
   for _ in $(seq 100); do [[ -s $file ]] && break; sleep 0.05; done
-  awk '{print $2}' "$file"
 }
-PORT=$(start_server "$OUT/plain.port")
-TPORT=$(start_server "$OUT/tls.port" --tls "$OUT/pki/server.pem" "$OUT/pki/server.key")
+start_server "$OUT/plain.port"
+start_server "$OUT/tls.port" --tls "$OUT/pki/server.pem" "$OUT/pki/server.key"
+PORT=$(awk '{print $2}' "$OUT/plain.port")
+TPORT=$(awk '{print $2}' "$OUT/tls.port")
 URL=http://127.0.0.1:$PORT
 TURL=https://localhost:$TPORT
 STREAM="/stream?n=$EVENTS"
