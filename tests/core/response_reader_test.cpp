@@ -558,7 +558,8 @@ std::vector<Case> cases() {
                0,
                {},
                "",
-               "whitespace before the colon"});
+               // llhttp's strict mode rejects it first; the reader's own check stays as a guard.
+               "Invalid header token"});
   v.push_back({"whitespace before the colon of Content-Length",
                ok + "Content-Length : 3\r\n\r\nabc",
                State::Error,
