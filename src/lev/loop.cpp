@@ -174,6 +174,10 @@ void enqueue(Task *t) {
   }
   loop->ready_tail = t;
   loop->ready_count++;
+  // Woken from a libuv callback (a timer fired at the start of a UV_RUN_ONCE turn): without
+  // this, libuv would go on to block in its poll until the next timer or I/O, with the task
+  // ready. uv_stop makes that poll return at once; the flag resets when uv_run returns.
+  if (loop->in_uv_run) uv_stop(&loop->uv);
 }
 
 void end_wait(Task *t) {
@@ -284,7 +288,9 @@ void drive_loop(lua_State *L, Loop *loop) {
       run_task(L, loop, dequeue(loop));
     }
     if (loop->live_count == 0) return;
+    loop->in_uv_run = true;
     int alive = uv_run(&loop->uv, loop->ready_count > 0 ? UV_RUN_NOWAIT : UV_RUN_ONCE);
+    loop->in_uv_run = false;
     if (alive == 0 && loop->ready_count == 0 && loop->live_count > 0) {
       lua_pushfstring(L, "lev.run: deadlock: %d task(s) waiting forever",
                       static_cast<int>(loop->live_count));

@@ -99,6 +99,7 @@ struct Loop {
   Task *current = nullptr;
   Task *ready_head = nullptr, *ready_tail = nullptr;
   size_t ready_count = 0;
+  bool in_uv_run = false;  // the driver is inside uv_run (a wake must end its poll)
   Task *live_head = nullptr;
   size_t live_count = 0;
   Lookup *lookups = nullptr;

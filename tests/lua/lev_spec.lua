@@ -397,6 +397,25 @@ describe("lev.sleep", function()
     assert.are.same({ "a1", "b1", "a2", "b2", "a3", "b3" }, log)
   end)
 
+  it("wakes a short sleep on time while a much longer one is pending", function()
+    -- A busy task lets the short sleep's deadline pass, so its timer fires at the start of
+    -- the next libuv turn; the loop must not then go on to block in its poll until the long
+    -- timer (1.5 s) with the task ready.
+    local took
+    lev.run(function()
+      local long = lev.spawn(function() lev.sleep(1.5) end)
+      lev.spawn(function()
+        local t = lev.now()
+        while lev.now() - t < 0.05 do end -- busy, no yield
+      end)
+      local t0 = lev.now()
+      lev.sleep(0.02)
+      took = lev.now() - t0
+      long:join()
+    end)
+    assert.is_true(took >= 0.02 and took < 0.5, "a 20 ms sleep took " .. took .. " s")
+  end)
+
   it("runs 100 concurrent 50 ms sleeps in about 50 ms", function()
     local woke = 0
     local t0 = lev.now()
