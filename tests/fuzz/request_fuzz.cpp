@@ -105,8 +105,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   Parsed parsed;
   parser.data = &parsed;
   llhttp_errno_t err = llhttp_execute(&parser, out.data(), out.size());
-  // llhttp knows a fixed list of methods: a valid token it does not know is not our bug.
+  // llhttp knows a fixed list of methods: a valid token it does not know is not our bug. And
+  // it reads a request line starting with "PRI" as the HTTP/2 connection preface, which a
+  // "PRI <target> HTTP/1.1" request is not.
   if (err == HPE_INVALID_METHOD) return 0;
+  if (req.method == "PRI") return 0;
   require(err == HPE_PAUSED && parsed.complete);
   require(llhttp_get_error_pos(&parser) == out.data() + out.size());
   require(parsed.url == req.url.target);
