@@ -13,33 +13,14 @@ local http = require("http")
 local helpers = require("helpers.server")
 
 local source_dir = os.getenv("LEVHTTP_SOURCE_DIR") or "."
-local python = "/usr/bin/python3"
-do
-  local f = io.open(python, "r")
-  if f then f:close() else python = "python3" end
-end
-
 local function sh_quote(s)
   return "'" .. tostring(s):gsub("'", "'\\''") .. "'"
 end
 
--- Starts a server script that prints `PORT <n> PID <pid>`; returns {port=, pid=, stop=}.
+-- Servers started here (tests/servers/*.py printing `PORT <n> PID <pid>`), stopped at the end.
 local servers = {}
 local function start(script, args)
-  local cli = { "exec", python, sh_quote(source_dir .. "/tests/servers/" .. script) }
-  for _, a in ipairs(args or {}) do cli[#cli + 1] = sh_quote(a) end
-  cli[#cli + 1] = "</dev/null"
-  local pipe = assert(io.popen(table.concat(cli, " "), "r"))
-  local line = pipe:read("l") or ""
-  local port, pid = line:match("^PORT (%d+) PID (%d+)")
-  assert(port, script .. " did not start: " .. line)
-  local s = { port = tonumber(port), pid = pid }
-  function s.stop()
-    if s.stopped then return end
-    s.stopped = true
-    os.execute("kill -TERM " .. pid .. " 2>/dev/null")
-    pipe:close()
-  end
+  local s = helpers.start_script(script, args)
   servers[#servers + 1] = s
   return s
 end

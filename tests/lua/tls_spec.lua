@@ -16,22 +16,7 @@ local servers = {}
 
 -- Starts tests/servers/tls_server.py with the given arguments; returns {port=, stop=}.
 local function tls_server(args)
-  local cli = { "exec python3", sh_quote(source_dir .. "/tests/servers/tls_server.py") }
-  for _, a in ipairs(args) do
-    cli[#cli + 1] = sh_quote(a)
-  end
-  cli[#cli + 1] = "</dev/null"
-  local pipe = assert(io.popen(table.concat(cli, " "), "r"))
-  local line = pipe:read("l") or ""
-  local port, pid = line:match("^PORT (%d+) PID (%d+)")
-  assert(port, "tls_server did not start: " .. line)
-  local s = { port = tonumber(port), pid = pid, pipe = pipe }
-  function s.stop()
-    if s.stopped then return end
-    s.stopped = true
-    os.execute("kill -TERM " .. pid .. " 2>/dev/null")
-    pipe:close()
-  end
+  local s = helpers.start_script("tls_server.py", args)
   servers[#servers + 1] = s
   return s
 end

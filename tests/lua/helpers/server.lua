@@ -11,6 +11,7 @@
 --   s:stop()                                       -- idempotent; every spec stops its servers
 --
 --   server.script(ops)         -> the JSON text for the X-Script request header
+--   server.start_script(name, args) -> another tests/servers/ script: {port, pid, stop}
 --   server.count_fds()         -> number of entries in /proc/self/fd
 --   server.wait_until(pred, timeout, what)  (inside lev.run) polls pred with lev.sleep(0.01),
 --                                            raises "timed out waiting for <what>" at the deadline
@@ -146,6 +147,34 @@ function M.start(args)
     state_file = tmp .. ".state.json",
     log_file = tmp .. ".log.jsonl",
   }, Server)
+end
+
+-- Starts tests/servers/<script>, a python3 server that prints `PORT <n> PID <pid>` (the TLS
+-- and hostile servers), with the given arguments; returns {port=, pid=, stop=}. stop() is
+-- idempotent; every spec stops what it starts.
+function M.start_script(script, args)
+  local cli = { "exec", python, shell_quote(source_dir .. "/tests/servers/" .. script) }
+  for _, a in ipairs(args or {}) do
+    cli[#cli + 1] = shell_quote(a)
+  end
+  cli[#cli + 1] = "</dev/null"
+  local pipe = assert(io.popen(table.concat(cli, " "), "r"))
+  local line = pipe:read("l") or ""
+  local port, pid = line:match("^PORT (%d+) PID (%d+)")
+  if not port then
+    pipe:close()
+    error(script .. " did not start: " .. line)
+  end
+  local s = { port = tonumber(port), pid = pid }
+  function s.stop()
+    if s.stopped then
+      return
+    end
+    s.stopped = true
+    os.execute("kill -TERM " .. pid .. " 2>/dev/null")
+    pipe:close()
+  end
+  return s
 end
 
 function M.script(ops)
