@@ -184,7 +184,11 @@ std::string build(const Request &req) {
     std::string credentials = *req.url.user + ":" + req.url.password.value_or("");
     fields.push_back({"Authorization", "Basic " + base64(credentials)});
   }
-  if (!req.last_event_id.empty()) fields.push_back({"Last-Event-ID", req.last_event_id});
+  // The ID comes from the server (an SSE `id:` field can hold any character but CR, LF and
+  // NUL): one that is not a valid field value (RFC 9110 5.5: a control character) is not
+  // sent rather than sent malformed.
+  if (!req.last_event_id.empty() && !validate_header("Last-Event-ID", req.last_event_id))
+    fields.push_back({"Last-Event-ID", req.last_event_id});
   const std::size_t defaults = fields.size();
   std::vector<bool> removed(defaults, false);
 
