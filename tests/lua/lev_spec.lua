@@ -176,10 +176,12 @@ describe("lev.run", function()
 
   it("lets Ctrl-C (lua5.4's SIGINT hook) interrupt the running tasks", function()
     -- The interpreter's SIGINT handler hooks the main thread; lev copies the hook to the task it
-    -- resumes, so the interrupt fires inside lev.run instead of after it. `timeout -s INT`
-    -- sends the signal (after 1.5 s: the interpreter must have set its handler by then, also
-    -- under the sanitizers); without the hook copy the loop would run for its full 20 s.
-    local cmd = [[timeout -s INT 1.5 lua5.4 -e 'local lev = require("lev"); local t0 = lev.now(); ]]
+    -- resumes, so the interrupt fires inside lev.run instead of after it. `timeout --foreground`
+    -- sends SIGINT once (without it, timeout signals its process group too, and a second
+    -- SIGINT finds the default action restored by lua.c and kills the process silently),
+    -- after 1.5 s (the interpreter must have set its handler by then, also under the
+    -- sanitizers); without the hook copy the loop would run for its full 20 s.
+    local cmd = [[timeout --foreground -s INT 1.5 lua5.4 -e 'local lev = require("lev"); local t0 = lev.now(); ]]
       .. [[lev.run(function() while lev.now() - t0 < 20 do lev.sleep(0.01) end end)' 2>&1]]
     local t0 = lev.now()
     local p = assert(io.popen(cmd))
